@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loop: the device is backend 0, byte for byte. One segment per request:
+ * READ/WRITE at the same offset, FLUSH as fsync, DISCARD as a punched
+ * hole, WRITE_ZEROES as a zeroed range.
+ */
+#include "bublk.bpf.h"
+
+static __always_inline int loop_map(const struct bublk_req *rq, struct bublk_emit *e)
+{
+	__u8 op;
+
+	switch (rq->op) {
+	case BUBLK_OP_READ:
+		op = BUBLK_SEG_READ;
+		break;
+	case BUBLK_OP_WRITE:
+		op = BUBLK_SEG_WRITE;
+		break;
+	case BUBLK_OP_FLUSH:
+		if (bublk_emit(e, BUBLK_SEG_FLUSH, 0, 0, 0, 0))
+			return bublk_complete(e, -EIO);
+		return BUBLK_ACT_EXEC;
+	case BUBLK_OP_DISCARD:
+		op = BUBLK_SEG_DISCARD;
+		break;
+	case BUBLK_OP_WRITE_ZEROES:
+		op = BUBLK_SEG_WRITE_ZEROES;
+		break;
+	default:
+		return bublk_complete(e, -EOPNOTSUPP);
+	}
+	if (bublk_emit(e, op, 0, rq->offset, 0, rq->len))
+		return bublk_complete(e, -EIO);
+	return BUBLK_ACT_EXEC;
+}
+
+BUBLK_TARGET("loop", loop_map);

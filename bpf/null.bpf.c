@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* null: every request succeeds at once; reads return whatever the buffer held. */
+#include "bublk.bpf.h"
+
+static __always_inline int null_map(const struct bublk_req *rq, struct bublk_emit *e)
+{
+	return bublk_complete(e, 0);
+}
+
+BUBLK_TARGET("null", null_map);

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bublk target ABI: the contract between a target's BPF program and the
+ * runtime. Shared verbatim by BPF (clang -target bpf) and C.
+ *
+ * Per batch of requests the runtime fills one struct bublk_req per request
+ * in the device's BPF arena, then runs the object's "bublk_dispatch"
+ * program once (BPF_PROG_RUN) with a struct bublk_batch as context. The
+ * target answers each request in place (action, result, nr_segs) and
+ * writes up to max_segs struct bublk_seg descriptors for it. The runtime
+ * validates every descriptor before it touches any memory or file.
+ *
+ * Everything here is fixed-size and naturally aligned; any layout change
+ * bumps BUBLK_ABI_VERSION and the loader refuses objects built for another.
+ */
+#ifndef BUBLK_ABI_H
+#define BUBLK_ABI_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#define BUBLK_ABI_VERSION	1
+
+/* user (and BPF) address of the arena: same number on both sides */
+#define BUBLK_ARENA_ADDR	(1ULL << 44)
+#define BUBLK_PAGE_SIZE		4096
+
+#define BUBLK_MAX_BACKENDS	16
+#define BUBLK_MAX_SEGS		32	/* descriptors per request */
+#define BUBLK_MAX_BATCH		1024	/* requests per dispatch call */
+
+/* struct bublk_req.op: the block operation (same numbers as ublk's) */
+enum bublk_op {
+	BUBLK_OP_READ = 0,
+	BUBLK_OP_WRITE = 1,
+	BUBLK_OP_FLUSH = 2,
+	BUBLK_OP_DISCARD = 3,
+	BUBLK_OP_WRITE_ZEROES = 5,
+};
+
+/* struct bublk_req.flags (same bits as ublk's UBLK_IO_F_*) */
+#define BUBLK_REQ_F_FUA		(1U << 13)	/* write through to stable media */
+#define BUBLK_REQ_F_NOUNMAP	(1U << 15)	/* WRITE_ZEROES must not deallocate */
+
+/* struct bublk_req.action: what the target decided */
+enum bublk_action {
+	BUBLK_ACT_NONE = 0,	/* target did not answer: the request fails */
+	BUBLK_ACT_EXEC,		/* execute nr_segs segments, then complete */
+	BUBLK_ACT_COMPLETE,	/* complete now: result 0 = success, <0 = -errno */
+	BUBLK_ACT_FALLBACK,	/* let the runtime's C path map it (identity on backend 0) */
+};
+
+/* struct bublk_req.buf_kind: where the request's data lives */
+enum bublk_buf_kind {
+	BUBLK_BUF_NONE = 0,	/* no data (FLUSH, DISCARD, ...) */
+	BUBLK_BUF_COPY,		/* per-tag server buffer (copy mode) */
+	BUBLK_BUF_USER_COPY,	/* moved with pread/pwrite on /dev/ublkcN */
+};
+
+/* one request, as the target sees it (input) and answers it (output) */
+struct bublk_req {
+	/* input, filled by the runtime */
+	__u16	tag;
+	__u16	q_id;
+	__u8	op;		/* enum bublk_op */
+	__u8	buf_kind;	/* enum bublk_buf_kind */
+	__u16	reserved0;
+	__u32	flags;		/* BUBLK_REQ_F_* */
+	__u32	len;		/* bytes of data (or of the range for DISCARD etc.) */
+	__u64	offset;		/* device byte offset (start_sector << 9) */
+	/* output, written by the target */
+	__s32	result;		/* BUBLK_ACT_COMPLETE: 0 or -errno */
+	__u16	nr_segs;	/* BUBLK_ACT_EXEC: descriptors written */
+	__u8	action;		/* enum bublk_action */
+	__u8	reserved1;
+};
+
+/* struct bublk_seg.op */
+enum bublk_seg_op {
+	BUBLK_SEG_READ = 1,	/* backend -> request data */
+	BUBLK_SEG_WRITE,	/* request data -> backend */
+	BUBLK_SEG_FLUSH,	/* make the backend's written data durable */
+	BUBLK_SEG_DISCARD,	/* deallocate a backend range (punch a hole) */
+	BUBLK_SEG_WRITE_ZEROES,	/* zero a backend range */
+	BUBLK_SEG_OP_MAX,
+};
+
+/* one iov-like descriptor: "do op on backend at backend_off, len bytes,
+ * with the request's data at data_off" */
+struct bublk_seg {
+	__u8	op;		/* enum bublk_seg_op */
+	__u8	stage;		/* reserved: must be 0 in ABI v1 */
+	__u16	backend;	/* index into the device's backend table */
+	__u32	len;
+	__u64	backend_off;
+	__u64	data_off;	/* offset into the request's data (READ/WRITE) */
+	__u64	reserved;	/* must be 0 in ABI v1 */
+};
+
+/*
+ * Context of one bublk_dispatch run (ctx_in of BPF_PROG_RUN). Slots are
+ * per tag, so a request's slot stays put while it is in flight: the batch
+ * names which tags are new.
+ */
+struct bublk_batch {
+	__u64	reqs;		/* arena address of struct bublk_req[depth] */
+	__u64	segs;		/* arena address of struct bublk_seg[depth][max_segs] */
+	__u64	tags;		/* arena address of __u16[nr]: the tags to map */
+	__u32	nr;
+	__u32	max_segs;
+	__u16	q_id;
+	__u16	depth;
+	__u32	answered;	/* out: requests the dispatcher answered */
+};
+
+/* device description every target can read ("bublk_dev" map, key 0) */
+struct bublk_dev_info {
+	__u64	size;			/* device bytes */
+	__u32	dev_id;
+	__u32	nr_queues;
+	__u32	depth;
+	__u32	block_size;		/* logical block size */
+	__u32	nr_backends;
+	__u32	reserved0;
+	__u64	backend_size[BUBLK_MAX_BACKENDS];
+};
+
+#endif /* BUBLK_ABI_H */

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Target loading with Debian's libbpf 1.1: the arena gets its user address
+ * (map_extra) and size before load, is mmapped at exactly that address so
+ * BPF and C see the same pointers, and is populated from userspace so BPF
+ * stores never hit an unallocated page.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+
+#ifndef BPF_MAP_TYPE_ARENA
+#define BPF_MAP_TYPE_ARENA 33	/* Debian's UAPI headers predate arenas */
+#endif
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+/* libbpf's own messages: warnings only (verifier logs land here) */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !getenv("BUBLK_BPF_VERBOSE")))
+		return 0;
+	fputs("libbpf: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* value of a read-only global (.rodata) the object was compiled with */
+static const void *rodata_var(struct bpf_object *obj, const char *var, size_t *size)
+{
+	const struct btf_var_secinfo *vsi;
+	const struct btf_type *sec;
+	struct bpf_map *map, *rodata = NULL;
+	struct btf *btf = bpf_object__btf(obj);
+	const char *data;
+	size_t data_sz;
+	int id;
+
+	bpf_object__for_each_map(map, obj) {
+		if (bpf_map__is_internal(map) && strstr(bpf_map__name(map), ".rodata"))
+			rodata = map;
+	}
+	if (!btf || !rodata)
+		return NULL;
+	data = bpf_map__initial_value(rodata, &data_sz);
+	id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (!data || id < 0)
+		return NULL;
+	sec = btf__type_by_id(btf, id);
+	vsi = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, vsi++) {
+		const struct btf_type *v = btf__type_by_id(btf, vsi->type);
+
+		if (strcmp(btf__name_by_offset(btf, v->name_off), var))
+			continue;
+		if (vsi->offset + vsi->size > data_sz)
+			return NULL;
+		*size = vsi->size;
+		return data + vsi->offset;
+	}
+	return NULL;
+}
+
+int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_t errlen)
+{
+	const void *v;
+	size_t sz;
+	__u32 abi;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->dispatch_fd = -1;
+	libbpf_set_print(libbpf_print);
+	snprintf(t->path, sizeof(t->path), "%s", path);
+	t->obj = bpf_object__open_file(path, NULL);
+	ret = libbpf_get_error(t->obj);
+	if (ret) {
+		t->obj = NULL;
+		set_err(err, errlen, "%s: not a loadable BPF object: %s", path, strerror(-ret));
+		return ret;
+	}
+	v = rodata_var(t->obj, "bublk_abi_version", &sz);
+	if (!v || sz != sizeof(abi)) {
+		set_err(err, errlen, "%s: no bublk_abi_version: not a bublk target (use BUBLK_TARGET() from bublk.bpf.h)",
+			path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	memcpy(&abi, v, sizeof(abi));
+	if (abi != BUBLK_ABI_VERSION) {
+		set_err(err, errlen, "%s: built for bublk ABI %u, this bublk speaks ABI %u: rebuild the target against this bublk's bublk.bpf.h",
+			path, abi, BUBLK_ABI_VERSION);
+		ret = -EPROTO;
+		goto fail;
+	}
+	v = rodata_var(t->obj, "bublk_target_name", &sz);
+	if (v && sz)
+		snprintf(t->name, sizeof(t->name), "%.*s", (int)(sz < sizeof(t->name) ? sz : sizeof(t->name) - 1),
+			 (const char *)v);
+	t->arena_map = bpf_object__find_map_by_name(t->obj, "bublk_arena");
+	t->dev_map = bpf_object__find_map_by_name(t->obj, "bublk_dev");
+	t->dispatch = bpf_object__find_program_by_name(t->obj, "bublk_dispatch");
+	t->init = bpf_object__find_program_by_name(t->obj, "bublk_init");
+	if (!t->arena_map || bpf_map__type(t->arena_map) != (enum bpf_map_type)BPF_MAP_TYPE_ARENA) {
+		set_err(err, errlen, "%s: missing arena map \"bublk_arena\"", path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (!t->dev_map) {
+		set_err(err, errlen, "%s: missing map \"bublk_dev\"", path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (!t->dispatch || bpf_program__type(t->dispatch) != BPF_PROG_TYPE_SYSCALL) {
+		set_err(err, errlen, "%s: missing SEC(\"syscall\") program \"bublk_dispatch\"", path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	return 0;
+fail:
+	bpf_object__close(t->obj);
+	t->obj = NULL;
+	return ret;
+}
+
+int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
+		      const struct bublk_dev_info *dev, char *err, size_t errlen)
+{
+	size_t pages = (arena_bytes + BUBLK_PAGE_SIZE - 1) / BUBLK_PAGE_SIZE;
+	__u32 zero = 0;
+	void *p;
+	int ret;
+
+	if (!pages || pages > (1ULL << 32) / BUBLK_PAGE_SIZE) {
+		set_err(err, errlen, "arena of %zu bytes is out of range (max 4 GiB)", arena_bytes);
+		return -E2BIG;
+	}
+	t->arena_bytes = pages * BUBLK_PAGE_SIZE;
+	bpf_map__set_map_extra(t->arena_map, BUBLK_ARENA_ADDR);
+	bpf_map__set_max_entries(t->arena_map, pages);
+	ret = bpf_object__load(t->obj);
+	if (ret) {
+		set_err(err, errlen, "%s: the kernel refused the target: %s (the verifier log is above; BUBLK_BPF_VERBOSE=1 shows more)",
+			t->path, strerror(-ret));
+		return ret;
+	}
+	p = mmap((void *)BUBLK_ARENA_ADDR, t->arena_bytes, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, bpf_map__fd(t->arena_map), 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		set_err(err, errlen, "mmap of the BPF arena at 0x%llx: %s",
+			(unsigned long long)BUBLK_ARENA_ADDR, strerror(errno));
+		return ret;
+	}
+	t->arena = p;
+	/* touching every page allocates it for both sides */
+	memset(p, 0, t->arena_bytes);
+
+	if (bpf_map_update_elem(bpf_map__fd(t->dev_map), &zero, dev, 0)) {
+		ret = -errno;
+		set_err(err, errlen, "writing map bublk_dev: %s", strerror(errno));
+		return ret;
+	}
+	t->dispatch_fd = bpf_program__fd(t->dispatch);
+	if (t->init) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+		if (bpf_prog_test_run_opts(bpf_program__fd(t->init), &opts)) {
+			ret = -errno;
+			set_err(err, errlen, "running bublk_init: %s", strerror(errno));
+			return ret;
+		}
+		if ((int)opts.retval) {
+			set_err(err, errlen, "the target's bublk_init refused the device: %s",
+				strerror(-(int)opts.retval));
+			return (int)opts.retval < 0 ? (int)opts.retval : -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = batch, .ctx_size_in = sizeof(*batch));
+
+	if (bpf_prog_test_run_opts(t->dispatch_fd, &opts))
+		return -errno;
+	return (int)opts.retval;
+}
+
+void bublk_target_close(struct bublk_target *t)
+{
+	if (t->arena)
+		munmap(t->arena, t->arena_bytes);
+	if (t->obj)
+		bpf_object__close(t->obj);
+	t->arena = NULL;
+	t->obj = NULL;
+	t->dispatch_fd = -1;
+}

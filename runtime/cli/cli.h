@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* The bublk command: one file per subcommand. */
+#ifndef BUBLK_CLI_H
+#define BUBLK_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "parse.h"
+
+int cmd_add(int argc, char **argv);
+int cmd_del(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+
+/* "bublk CMD: message" on stderr */
+void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* is the daemon with this pid still running (not a zombie)? */
+bool pid_alive(int pid);
+
+#endif

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bublk add: create a device and leave a daemon serving it.
+ *
+ * The parent forks the daemon and waits on a pipe until the device is
+ * live (or failed), so "bublk add" returns only when /dev/ublkbN can be
+ * used, and its exit status says whether it can.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dev.h"
+#include "log.h"
+#include "state.h"
+
+static void add_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--size SIZE] [-q QUEUES] [-d DEPTH]\n"
+		"                 [--max-io SIZE] [--readonly] [--foreground] [--json]\n\n"
+		"Create a ublk device served by a BPF target and print its block device\n"
+		"(/dev/ublkbN) once it is live. A daemon keeps serving it until \"bublk del\".\n\n"
+		"  -t, --target NAME|PATH  built-in target (null, loop) or a target object (.bpf.o)\n"
+		"  -f, --file FILE[,...]   backing file(s) or block device(s), in backend order\n"
+		"  -s, --size SIZE         device size (K/M/G/T suffixes); default: first file's size\n"
+		"  -q, --queues N          hardware queues, one thread each (default %d)\n"
+		"  -d, --depth N           requests in flight per queue (default %d)\n"
+		"      --max-io SIZE       largest request (default 512K)\n"
+		"  -r, --readonly          read-only device; backing files opened read-only\n"
+		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
+		"      --json              print the new device as JSON instead of its path\n"
+		"  -h, --help              this help\n\n"
+		"targets: null (completes every request at once, needs --size),\n"
+		"         loop (the device is FILE, byte for byte)\n",
+		BUBLK_DEF_QUEUES, BUBLK_DEF_DEPTH);
+}
+
+static int split_files(struct bublk_dev_opts *o, char *list)
+{
+	char *save = NULL;
+
+	for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		if (o->nr_files >= BUBLK_MAX_BACKENDS)
+			return -E2BIG;
+		o->files[o->nr_files++] = f;
+	}
+	return 0;
+}
+
+/* serve until a stop signal; the signals are blocked in every thread */
+static int serve(struct bublk_dev *dev)
+{
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigwait(&set, &sig);
+	bublk_log("dev %u: %s: stopping", dev->info.dev_id, strsignal(sig));
+	bublk_dev_destroy(dev);
+	bublk_state_remove(dev->info.dev_id);
+	return 0;
+}
+
+static void block_stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void print_live(const struct bublk_dev *dev, bool json)
+{
+	if (json) {
+		char *s = bublk_state_read(dev->info.dev_id);
+
+		if (s) {
+			fputs(s, stdout);
+			free(s);
+			return;
+		}
+	}
+	printf("/dev/ublkb%u\n", dev->info.dev_id);
+}
+
+/* point the daemon's output at its log file, detach from the terminal */
+static void daemon_detach(unsigned int dev_id)
+{
+	char path[256];
+	int fd;
+
+	bublk_state_path(path, sizeof(path), dev_id, "log");
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+}
+
+int cmd_add(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "target", required_argument, NULL, 't' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "size", required_argument, NULL, 's' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "depth", required_argument, NULL, 'd' },
+		{ "max-io", required_argument, NULL, 'm' },
+		{ "readonly", no_argument, NULL, 'r' },
+		{ "foreground", no_argument, NULL, 'F' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct bublk_dev_opts o = {
+		.nr_queues = BUBLK_DEF_QUEUES,
+		.depth = BUBLK_DEF_DEPTH,
+		.max_io_bytes = BUBLK_DEF_IO_BYTES,
+	};
+	bool foreground = false, json = false;
+	static struct bublk_dev dev;	/* large; lives as long as the daemon */
+	char err[1024] = "", msg[1200];
+	uint64_t v;
+	int opt, pipefd[2], ret;
+	pid_t pid;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "t:f:s:q:d:rh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			o.target = optarg;
+			break;
+		case 'f':
+			if (split_files(&o, optarg)) {
+				cli_err("add", "too many backing files (at most %d)", BUBLK_MAX_BACKENDS);
+				return 2;
+			}
+			break;
+		case 's':
+			if (parse_size(optarg, &v) || !v) {
+				cli_err("add", "bad --size \"%s\": give bytes or a K/M/G/T suffix, e.g. 1G", optarg);
+				return 2;
+			}
+			o.size = v;
+			break;
+		case 'q':
+			if (parse_int(optarg, 1, BUBLK_MAX_QUEUES, &o.nr_queues)) {
+				cli_err("add", "bad -q \"%s\": queues must be 1..%d", optarg, BUBLK_MAX_QUEUES);
+				return 2;
+			}
+			break;
+		case 'd':
+			if (parse_int(optarg, 1, BUBLK_MAX_BATCH, &o.depth)) {
+				cli_err("add", "bad -d \"%s\": depth must be 1..%d", optarg, BUBLK_MAX_BATCH);
+				return 2;
+			}
+			break;
+		case 'm':
+			if (parse_size(optarg, &v) || v < 4096 || v > (32U << 20) || v % 4096) {
+				cli_err("add", "bad --max-io \"%s\": a multiple of 4K from 4K to 32M", optarg);
+				return 2;
+			}
+			o.max_io_bytes = v;
+			break;
+		case 'r':
+			o.readonly = true;
+			break;
+		case 'F':
+			foreground = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			add_usage(stdout);
+			return 0;
+		default:
+			add_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		cli_err("add", "unexpected argument \"%s\" (see bublk add --help)", argv[optind]);
+		return 2;
+	}
+	if (!o.target) {
+		cli_err("add", "no target: give -t null|loop|PATH.bpf.o (see bublk add --help)");
+		return 2;
+	}
+
+	if (foreground) {
+		block_stop_signals();
+		ret = bublk_dev_create(&dev, &o, err, sizeof(err));
+		if (ret) {
+			cli_err("add", "%s", err);
+			return 1;
+		}
+		bublk_state_write(&dev, getpid());
+		print_live(&dev, json);
+		fflush(stdout);
+		return serve(&dev);
+	}
+
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		cli_err("add", "pipe: %s", strerror(errno));
+		return 1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		cli_err("add", "fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		/* the daemon */
+		close(pipefd[0]);
+		setsid();
+		block_stop_signals();
+		ret = bublk_dev_create(&dev, &o, err, sizeof(err));
+		if (ret) {
+			snprintf(msg, sizeof(msg), "ERR %s\n", err);
+			if (write(pipefd[1], msg, strlen(msg)) < 0)
+				_exit(1);
+			_exit(1);
+		}
+		bublk_state_write(&dev, getpid());
+		daemon_detach(dev.info.dev_id);
+		bublk_log("dev %u: live, target %s (%s), pid %d", dev.info.dev_id, dev.target.name,
+			  dev.target.path, getpid());
+		snprintf(msg, sizeof(msg), "OK %u\n", dev.info.dev_id);
+		if (write(pipefd[1], msg, strlen(msg)) < 0)
+			bublk_log("dev %u: telling the parent: %s", dev.info.dev_id, strerror(errno));
+		close(pipefd[1]);
+		_exit(serve(&dev));
+	}
+
+	close(pipefd[1]);
+	{
+		size_t n = 0;
+		ssize_t k;
+
+		while (n < sizeof(msg) - 1 && (k = read(pipefd[0], msg + n, sizeof(msg) - 1 - n)) > 0)
+			n += k;
+		msg[n] = 0;
+	}
+	close(pipefd[0]);
+	if (!strncmp(msg, "OK ", 3)) {
+		unsigned int id = strtoul(msg + 3, NULL, 10);
+
+		dev.info.dev_id = id;
+		print_live(&dev, json);
+		return 0;
+	}
+	waitpid(pid, NULL, 0);
+	if (!strncmp(msg, "ERR ", 4)) {
+		msg[strcspn(msg, "\n")] = 0;
+		cli_err("add", "%s", msg + 4);
+	} else {
+		cli_err("add", "the daemon exited before the device was live");
+	}
+	return 1;
+}

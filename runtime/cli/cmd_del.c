@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bublk del: ask the device's daemon to stop (SIGTERM: it stops and
+ * deletes the device cleanly); if the daemon is gone, stop and delete the
+ * device here.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "ctrl.h"
+#include "state.h"
+
+static void del_usage(FILE *f)
+{
+	fprintf(f, "usage: bublk del -n ID | -a [--force]\n\n"
+		   "Stop and delete ublk devices served by bublk.\n\n"
+		   "  -n, --number ID   the device /dev/ublkbID\n"
+		   "  -a, --all         every device bublk serves\n"
+		   "      --force       delete even when the device is mounted or open\n"
+		   "  -h, --help        this help\n");
+}
+
+/* a mounted or exclusively opened block device refuses O_EXCL */
+static bool dev_busy(unsigned int id)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
+	fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == EBUSY;
+}
+
+/* the daemon is gone: do its job */
+static int del_orphan(unsigned int id)
+{
+	struct bublk_ctrl c;
+	int ret;
+
+	ret = bublk_ctrl_open(&c);
+	if (ret) {
+		cli_err("del", "dev %u: opening /dev/ublk-control: %s", id, strerror(-ret));
+		return ret;
+	}
+	ret = bublk_ctrl_stop_dev(&c, id);
+	if (ret && ret != -ENODEV && ret != -ENOENT)
+		cli_err("del", "dev %u: STOP_DEV: %s", id, strerror(-ret));
+	ret = bublk_ctrl_del_dev(&c, id);
+	bublk_ctrl_close(&c);
+	if (ret && ret != -ENODEV && ret != -ENOENT) {
+		cli_err("del", "dev %u: DEL_DEV: %s", id, strerror(-ret));
+		return ret;
+	}
+	bublk_state_remove(id);
+	return 0;
+}
+
+static int del_one(unsigned int id, bool force)
+{
+	unsigned long long pid = 0;
+	char *state = bublk_state_read(id);
+
+	if (state) {
+		bublk_json_get_u64(state, "pid", &pid);
+		free(state);
+	} else {
+		struct ublksrv_ctrl_dev_info info;
+		struct bublk_ctrl c;
+		int ret = bublk_ctrl_open(&c);
+
+		if (ret) {
+			cli_err("del", "dev %u: not a bublk device (no %s/%u.json) and /dev/ublk-control: %s",
+				id, BUBLK_RUN_DIR, id, strerror(-ret));
+			return ret;
+		}
+		ret = bublk_ctrl_get_info(&c, id, &info);
+		bublk_ctrl_close(&c);
+		if (ret) {
+			cli_err("del", "dev %u: no such device", id);
+			return -ENODEV;
+		}
+		pid = info.ublksrv_pid > 0 ? (unsigned long long)info.ublksrv_pid : 0;
+	}
+	if (!force && dev_busy(id)) {
+		cli_err("del", "dev %u: /dev/ublkb%u is in use (mounted or held open): unmount or close it first, or use --force",
+			id, id);
+		return -EBUSY;
+	}
+	if (!pid_alive((int)pid))
+		return del_orphan(id);
+	if (kill((pid_t)pid, SIGTERM)) {
+		cli_err("del", "dev %u: signalling daemon %llu: %s", id, pid, strerror(errno));
+		return -errno;
+	}
+	/* the daemon drains I/O, stops and deletes the device, then exits */
+	for (int i = 0; i < 3000; i++) {
+		if (!pid_alive((int)pid)) {
+			bublk_state_remove(id);
+			return 0;
+		}
+		usleep(10000);
+	}
+	cli_err("del", "dev %u: daemon %llu did not exit within 30 s (its log: %s/%u.log)",
+		id, pid, BUBLK_RUN_DIR, id);
+	return -ETIMEDOUT;
+}
+
+int cmd_del(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "number", required_argument, NULL, 'n' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool all = false, force = false;
+	int opt, id = -1, failed = 0;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "n:ah", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			if (parse_int(optarg, 0, 1 << 20, &id)) {
+				cli_err("del", "bad device number \"%s\"", optarg);
+				return 2;
+			}
+			break;
+		case 'a':
+			all = true;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'h':
+			del_usage(stdout);
+			return 0;
+		default:
+			del_usage(stderr);
+			return 2;
+		}
+	}
+	if (all == (id >= 0)) {
+		cli_err("del", "give exactly one of -n ID or -a (see bublk del --help)");
+		return 2;
+	}
+	if (!all)
+		return del_one(id, force) ? 1 : 0;
+
+	DIR *d = opendir(BUBLK_RUN_DIR);
+	struct dirent *e;
+
+	if (!d)
+		return 0;	/* nothing was ever created */
+	while ((e = readdir(d))) {
+		unsigned int n;
+		char tail[8];
+
+		if (sscanf(e->d_name, "%u.%7s", &n, tail) == 2 && !strcmp(tail, "json"))
+			failed |= del_one(n, force) != 0;
+	}
+	closedir(d);
+	return failed;
+}

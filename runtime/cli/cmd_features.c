@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+/* bublk features: what the running kernel's ublk driver supports. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctrl.h"
+#include "feature_names.h"
+
+int cmd_features(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct bublk_ctrl c;
+	__u64 f = 0;
+	bool json = false, first = true;
+	int opt, ret;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		if (opt == 'j') {
+			json = true;
+		} else if (opt == 'h') {
+			printf("usage: bublk features [--json]\n\n"
+			       "List the ublk features (UBLK_F_*) the running kernel reports, by bit and name.\n");
+			return 0;
+		} else {
+			fprintf(stderr, "usage: bublk features [--json]\n");
+			return 2;
+		}
+	}
+	ret = bublk_ctrl_open(&c);
+	if (ret) {
+		cli_err("features", "/dev/ublk-control: %s%s", strerror(-ret),
+			ret == -ENOENT ? " (is the ublk_drv module loaded?)" : "");
+		return 1;
+	}
+	ret = bublk_ctrl_get_features(&c, &f);
+	bublk_ctrl_close(&c);
+	if (ret) {
+		cli_err("features", "GET_FEATURES: %s (kernel older than 6.5?)", strerror(-ret));
+		return 1;
+	}
+	if (json)
+		printf("{\"features\": %llu, \"names\": [", (unsigned long long)f);
+	for (unsigned int bit = 0; bit < 64; bit++) {
+		const char *name = bublk_feature_name(bit);
+
+		if (!(f & (1ULL << bit)))
+			continue;
+		if (json)
+			printf("%s{\"bit\": %u, \"name\": \"%s\"}", first ? "" : ", ", bit,
+			       name ? name : "UNKNOWN");
+		else
+			printf("%2u  %s\n", bit, name ? name : "(unknown to this bublk)");
+		first = false;
+	}
+	if (json)
+		printf("]}\n");
+	return 0;
+}

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+/* Backing files and block devices. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "dev.h"
+
+int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
+		       char *err, size_t errlen)
+{
+	struct stat st;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	b->readonly = readonly;
+	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0) {
+		ret = -errno;
+		if (errno == EACCES || errno == EROFS)
+			snprintf(err, errlen, "backing file %s: %s (open it read-only with --readonly)",
+				 path, strerror(errno));
+		else
+			snprintf(err, errlen, "backing file %s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (fstat(b->fd, &st)) {
+		ret = -errno;
+		snprintf(err, errlen, "backing file %s: stat: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		unsigned long long bytes;
+
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes)) {
+			ret = -errno;
+			snprintf(err, errlen, "backing device %s: BLKGETSIZE64: %s", path, strerror(errno));
+			goto fail;
+		}
+		b->size = bytes;
+	} else if (S_ISREG(st.st_mode)) {
+		b->size = st.st_size;
+	} else {
+		ret = -EINVAL;
+		snprintf(err, errlen, "backing file %s: not a regular file or block device", path);
+		goto fail;
+	}
+	return 0;
+fail:
+	close(b->fd);
+	b->fd = -1;
+	return ret;
+}
+
+void bublk_backend_close(struct bublk_backend *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}

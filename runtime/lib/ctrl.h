@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* The ublk control plane: commands on /dev/ublk-control through an SQE128 io_uring. */
+#ifndef BUBLK_CTRL_H
+#define BUBLK_CTRL_H
+
+#include <stdbool.h>
+#include <liburing.h>
+#include <bublk/ublk_uapi.h>
+
+struct bublk_ctrl {
+	int		fd;
+	struct io_uring	ring;
+	bool		legacy;		/* use pre-6.4 (non ioctl-encoded) opcodes */
+};
+
+/* 0, or -ENODEV with a message when the kernel has no ublk driver */
+int bublk_ctrl_open(struct bublk_ctrl *c);
+void bublk_ctrl_close(struct bublk_ctrl *c);
+
+/* one command: nr is the UBLK_CMD_* number; encoding is chosen here */
+int bublk_ctrl_cmd(struct bublk_ctrl *c, unsigned int nr, __u32 dev_id, __u16 q_id,
+		   void *buf, __u16 len, __u64 data0);
+
+int bublk_ctrl_get_features(struct bublk_ctrl *c, __u64 *features);
+int bublk_ctrl_add_dev(struct bublk_ctrl *c, struct ublksrv_ctrl_dev_info *info);
+int bublk_ctrl_get_info(struct bublk_ctrl *c, __u32 dev_id, struct ublksrv_ctrl_dev_info *info);
+int bublk_ctrl_set_params(struct bublk_ctrl *c, __u32 dev_id, struct ublk_params *p);
+int bublk_ctrl_start_dev(struct bublk_ctrl *c, __u32 dev_id, int daemon_pid);
+int bublk_ctrl_stop_dev(struct bublk_ctrl *c, __u32 dev_id);
+int bublk_ctrl_del_dev(struct bublk_ctrl *c, __u32 dev_id);
+
+const char *bublk_ctrl_cmd_name(unsigned int nr);
+
+#endif

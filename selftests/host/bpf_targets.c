@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Every shipped target loads on this kernel through the bublk loader and
+ * answers synthetic requests, through BPF_PROG_RUN and the arena, exactly
+ * as the runtime will see them. Also: the loader refuses what it must.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "seg.h"
+#include "test.h"
+
+#define DEPTH 64
+#define MAX_SEGS BUBLK_MAX_SEGS
+
+static const char *obj_dir = "build/bpf";
+
+struct fixture {
+	struct bublk_target t;
+	struct bublk_req *reqs;
+	__u16 *tags;
+	struct bublk_seg *segs;
+};
+
+static int fixture_load(struct fixture *f, const char *name, __u64 backend_size)
+{
+	struct bublk_dev_info di = {
+		.size = backend_size, .nr_queues = 1, .depth = DEPTH,
+		.block_size = 512, .nr_backends = 1,
+	};
+	char path[256], err[512] = "";
+	int ret;
+
+	di.backend_size[0] = backend_size;
+	snprintf(path, sizeof(path), "%s/%s.bpf.o", obj_dir, name);
+	ret = bublk_target_open(&f->t, path, err, sizeof(err));
+	if (!ret)
+		ret = bublk_target_load(&f->t, 2 * 1024 * 1024, &di, err, sizeof(err));
+	if (ret) {
+		printf("  %s: %s\n", name, err);
+		return ret;
+	}
+	f->reqs = f->t.arena;
+	f->tags = (__u16 *)((char *)f->t.arena + 4096);
+	f->segs = (struct bublk_seg *)((char *)f->t.arena + 8192);
+	return 0;
+}
+
+static void add_req(struct fixture *f, int i, __u16 tag, __u8 op, __u64 off, __u32 len, __u32 flags)
+{
+	struct bublk_req *r = &f->reqs[tag];
+
+	memset(r, 0xee, sizeof(*r));	/* the target must overwrite its answer */
+	r->tag = tag;
+	r->q_id = 0;
+	r->op = op;
+	r->buf_kind = (op <= BUBLK_OP_WRITE) ? BUBLK_BUF_COPY : BUBLK_BUF_NONE;
+	r->flags = flags;
+	r->len = len;
+	r->offset = off;
+	f->tags[i] = tag;
+}
+
+static int dispatch(struct fixture *f, int nr)
+{
+	struct bublk_batch b = {
+		.reqs = (__u64)(uintptr_t)f->reqs,
+		.segs = (__u64)(uintptr_t)f->segs,
+		.tags = (__u64)(uintptr_t)f->tags,
+		.nr = nr, .max_segs = MAX_SEGS, .depth = DEPTH,
+	};
+	int ret = bublk_target_dispatch(&f->t, &b);
+
+	if (!ret && (int)b.answered != nr)
+		return -EPROTO;
+	return ret;
+}
+
+static const struct bublk_seg *seg_of(struct fixture *f, int tag, int i)
+{
+	return &f->segs[tag * MAX_SEGS + i];
+}
+
+static void test_null_completes_everything(void)
+{
+	struct fixture f;
+
+	if (fixture_load(&f, "null", 1 << 20)) {
+		CHECK(0, "null target did not load");
+		return;
+	}
+	CHECK(!strcmp(f.t.name, "null"), "name %s", f.t.name);
+	add_req(&f, 0, 3, BUBLK_OP_READ, 4096, 8192, 0);
+	add_req(&f, 1, 7, BUBLK_OP_WRITE, 0, 512, BUBLK_REQ_F_FUA);
+	add_req(&f, 2, 0, BUBLK_OP_FLUSH, 0, 0, 0);
+	CHECK(dispatch(&f, 3) == 0, "dispatch");
+	for (int tag = 0; tag < 8; tag += 1) {
+		if (tag != 3 && tag != 7 && tag != 0)
+			continue;
+		CHECK(f.reqs[tag].action == BUBLK_ACT_COMPLETE, "tag %d action %u", tag, f.reqs[tag].action);
+		CHECK(f.reqs[tag].result == 0, "tag %d result %d", tag, f.reqs[tag].result);
+		CHECK(f.reqs[tag].nr_segs == 0, "tag %d nr_segs %u", tag, f.reqs[tag].nr_segs);
+	}
+	/* a tag not in the batch is untouched */
+	f.reqs[9].action = 0x55;
+	add_req(&f, 0, 1, BUBLK_OP_READ, 0, 4096, 0);
+	CHECK(dispatch(&f, 1) == 0, "dispatch");
+	CHECK(f.reqs[9].action == 0x55, "untouched slot changed");
+	bublk_target_close(&f.t);
+}
+
+static void test_loop_maps_identity(void)
+{
+	struct bublk_backend be = { .fd = -1, .size = 64 << 20 };
+	struct fixture f;
+	const struct bublk_seg *s;
+
+	if (fixture_load(&f, "loop", 64 << 20)) {
+		CHECK(0, "loop target did not load");
+		return;
+	}
+	add_req(&f, 0, 5, BUBLK_OP_READ, 1 << 20, 65536, 0);
+	add_req(&f, 1, 2, BUBLK_OP_WRITE, 4096, 4096, BUBLK_REQ_F_FUA);
+	add_req(&f, 2, 9, BUBLK_OP_FLUSH, 0, 0, 0);
+	add_req(&f, 3, 11, BUBLK_OP_DISCARD, 8 << 20, 1 << 20, 0);
+	add_req(&f, 4, 12, BUBLK_OP_WRITE_ZEROES, 16 << 20, 8192, 0);
+	add_req(&f, 5, 13, 4 /* WRITE_SAME: not served */, 0, 4096, 0);
+	CHECK(dispatch(&f, 6) == 0, "dispatch");
+
+	struct { int tag; __u8 op; __u64 off; __u32 len; } want[] = {
+		{ 5, BUBLK_SEG_READ, 1 << 20, 65536 },
+		{ 2, BUBLK_SEG_WRITE, 4096, 4096 },
+		{ 9, BUBLK_SEG_FLUSH, 0, 0 },
+		{ 11, BUBLK_SEG_DISCARD, 8 << 20, 1 << 20 },
+		{ 12, BUBLK_SEG_WRITE_ZEROES, 16 << 20, 8192 },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const struct bublk_req *r = &f.reqs[want[i].tag];
+
+		s = seg_of(&f, want[i].tag, 0);
+		CHECK(r->action == BUBLK_ACT_EXEC && r->nr_segs == 1, "tag %d action %u nr %u",
+		      want[i].tag, r->action, r->nr_segs);
+		CHECK(s->op == want[i].op && s->backend == 0 && s->backend_off == want[i].off &&
+		      s->len == want[i].len && s->data_off == 0 && !s->stage && !s->reserved,
+		      "tag %d seg op %u backend %u off %llu len %u", want[i].tag, s->op, s->backend,
+		      (unsigned long long)s->backend_off, s->len);
+		/* and the runtime's validator accepts it */
+		CHECK(bublk_seg_check(r, s, &be, 1) == BUBLK_REJ_NONE, "validator refused tag %d: %s",
+		      want[i].tag, bublk_reject_name(bublk_seg_check(r, s, &be, 1)));
+	}
+	CHECK(f.reqs[13].action == BUBLK_ACT_COMPLETE && f.reqs[13].result == -EOPNOTSUPP,
+	      "unsupported op: action %u result %d", f.reqs[13].action, f.reqs[13].result);
+
+	/* a full-depth batch in one call */
+	for (int i = 0; i < DEPTH; i++)
+		add_req(&f, i, i, BUBLK_OP_READ, (__u64)i * 4096, 4096, 0);
+	CHECK(dispatch(&f, DEPTH) == 0, "dispatch of %d", DEPTH);
+	for (int i = 0; i < DEPTH; i++) {
+		s = seg_of(&f, i, 0);
+		CHECK(f.reqs[i].action == BUBLK_ACT_EXEC && s->backend_off == (__u64)i * 4096,
+		      "tag %d in a full batch", i);
+	}
+	bublk_target_close(&f.t);
+}
+
+static void test_loader_refuses_non_targets(void)
+{
+	struct bublk_target t;
+	char err[512] = "";
+	FILE *f;
+
+	CHECK(bublk_target_open(&t, "/nonexistent.bpf.o", err, sizeof(err)) < 0, "missing file");
+	f = fopen("build/selftests/garbage.bpf.o", "w");
+	fputs("this is not an ELF file", f);
+	fclose(f);
+	err[0] = 0;
+	CHECK(bublk_target_open(&t, "build/selftests/garbage.bpf.o", err, sizeof(err)) < 0,
+	      "garbage accepted");
+	CHECK(strstr(err, "not a loadable BPF object") != NULL, "message: %s", err);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		obj_dir = argv[1];
+	if (geteuid()) {
+		printf("not ok bpf_targets: needs root (BPF_PROG_RUN of syscall programs)\n");
+		return 1;
+	}
+	RUN(test_null_completes_everything);
+	RUN(test_loop_maps_identity);
+	RUN(test_loader_refuses_non_targets);
+	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
+	return t_failed != 0;
+}

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Install everything bublk's build, tests and VM harness need, from Debian's
+# packages. Idempotent: prints nothing and touches nothing when all is present.
+set -euo pipefail
+
+PKGS=(
+	make gcc libc6-dev pkg-config
+	clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
+	liburing-dev
+	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
+	fio e2fsprogs util-linux
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
