@@ -38,7 +38,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 {
 	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !getenv("BUBLK_BPF_VERBOSE")))
 		return 0;
-	fputs("libbpf: ", stderr);
 	return vfprintf(stderr, fmt, ap);
 }
 

@@ -60,7 +60,10 @@ static void print_row(unsigned int id, const char *state, bool alive)
 	b = strstr(state, "\"backends\": [{");
 	if (b)
 		bublk_json_get_str(b + 13, "path", backend, sizeof(backend));
-	printf("%-4u %-13s %-8s %10lluM %6llu %6llu %-9s %8llu %-5s %s\n", id, "", target,
+	char blk[32];
+
+	snprintf(blk, sizeof(blk), "/dev/ublkb%u", id);
+	printf("%-4u %-13s %-8s %10lluM %6llu %6llu %-9s %8llu %-5s %s\n", id, blk, target,
 	       size >> 20, queues, depth, mode, pid, alive ? "live" : "dead", backend);
 }
 
