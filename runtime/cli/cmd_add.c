@@ -26,7 +26,8 @@ static void add_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--size SIZE] [-q QUEUES] [-d DEPTH]\n"
-		"                 [--max-io SIZE] [--readonly] [--foreground] [--json]\n\n"
+		"                 [--max-io SIZE] [--readonly] [--copy|--user-copy] [--legacy]\n"
+		"                 [--foreground] [--json]\n\n"
 		"Create a ublk device served by a BPF target and print its block device\n"
 		"(/dev/ublkbN) once it is live. A daemon keeps serving it until \"bublk del\".\n\n"
 		"  -t, --target NAME|PATH  built-in target (null, loop) or a target object (.bpf.o)\n"
@@ -36,6 +37,10 @@ static void add_usage(FILE *f)
 		"  -d, --depth N           requests in flight per queue (default %d)\n"
 		"      --max-io SIZE       largest request (default 512K)\n"
 		"  -r, --readonly          read-only device; backing files opened read-only\n"
+		"      --copy              copy mode: the kernel copies data to per-request buffers\n"
+		"      --user-copy         UBLK_F_USER_COPY: data moved with pread/pwrite on /dev/ublkcN\n"
+		"                          (default: user copy when the kernel grants it, else copy)\n"
+		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
 		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
 		"      --json              print the new device as JSON instead of its path\n"
 		"  -h, --help              this help\n\n"
@@ -132,6 +137,9 @@ int cmd_add(int argc, char **argv)
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "copy", no_argument, NULL, 'C' },
+		{ "user-copy", no_argument, NULL, 'U' },
+		{ "legacy", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -193,6 +201,15 @@ int cmd_add(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'C':
+			o.data_mode = BUBLK_MODE_COPY;
+			break;
+		case 'U':
+			o.data_mode = BUBLK_MODE_USER_COPY;
+			break;
+		case 'L':
+			o.legacy = true;
 			break;
 		case 'h':
 			add_usage(stdout);

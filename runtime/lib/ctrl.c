@@ -161,3 +161,11 @@ int bublk_ctrl_del_dev(struct bublk_ctrl *c, __u32 dev_id)
 {
 	return bublk_ctrl_cmd(c, UBLK_CMD_DEL_DEV, dev_id, (__u16)-1, NULL, 0, 0);
 }
+
+int bublk_ctrl_get_queue_affinity(struct bublk_ctrl *c, __u32 dev_id, int q_id, cpu_set_t *cpus)
+{
+	CPU_ZERO(cpus);
+	/* the queue goes in data[0]; the kernel copies a cpumask to addr */
+	return bublk_ctrl_cmd(c, UBLK_CMD_GET_QUEUE_AFFINITY, dev_id, (__u16)-1,
+			      cpus, sizeof(*cpus), q_id);
+}

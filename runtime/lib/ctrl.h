@@ -3,6 +3,7 @@
 #ifndef BUBLK_CTRL_H
 #define BUBLK_CTRL_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <liburing.h>
 #include <bublk/ublk_uapi.h>
@@ -28,6 +29,7 @@ int bublk_ctrl_set_params(struct bublk_ctrl *c, __u32 dev_id, struct ublk_params
 int bublk_ctrl_start_dev(struct bublk_ctrl *c, __u32 dev_id, int daemon_pid);
 int bublk_ctrl_stop_dev(struct bublk_ctrl *c, __u32 dev_id);
 int bublk_ctrl_del_dev(struct bublk_ctrl *c, __u32 dev_id);
+int bublk_ctrl_get_queue_affinity(struct bublk_ctrl *c, __u32 dev_id, int q_id, cpu_set_t *cpus);
 
 const char *bublk_ctrl_cmd_name(unsigned int nr);
 

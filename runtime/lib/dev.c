@@ -98,6 +98,7 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 {
 	struct bublk_dev_info di;
 	char path[PATH_MAX], cpath[64];
+	__u64 want;
 	int ret;
 
 	memset(dev, 0, sizeof(*dev));
@@ -155,12 +156,14 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	dev->info.queue_depth = o->depth;
 	dev->info.max_io_buf_bytes = o->max_io_bytes;
 	dev->info.dev_id = (__u32)-1;
-	dev->info.flags = UBLK_F_CMD_IOCTL_ENCODE;
+	want = o->data_mode != BUBLK_MODE_COPY ? UBLK_F_USER_COPY : 0;
+	dev->ctrl.legacy = o->legacy;
+	dev->info.flags = want | (o->legacy ? 0 : UBLK_F_CMD_IOCTL_ENCODE);
 	ret = bublk_ctrl_add_dev(&dev->ctrl, &dev->info);
-	if (ret == -EINVAL || ret == -EOPNOTSUPP) {
+	if (!o->legacy && (ret == -EINVAL || ret == -EOPNOTSUPP)) {
 		/* kernel older than 6.4: no ioctl-encoded opcodes */
 		dev->ctrl.legacy = true;
-		dev->info.flags = 0;
+		dev->info.flags = want;
 		ret = bublk_ctrl_add_dev(&dev->ctrl, &dev->info);
 	}
 	if (ret) {
@@ -168,9 +171,15 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		goto fail;
 	}
 	dev->added = true;
-	/* the kernel may lower what we asked for: its answer is the truth */
+	/* the kernel silently drops flags it lacks: its answer is the truth */
 	if (!(dev->info.flags & UBLK_F_CMD_IOCTL_ENCODE))
 		dev->ctrl.legacy = true;
+	if (o->data_mode == BUBLK_MODE_USER_COPY && !(dev->info.flags & UBLK_F_USER_COPY)) {
+		snprintf(err, errlen, "dev %u: --user-copy: this kernel does not grant UBLK_F_USER_COPY (needs 6.5+); use --copy",
+			 dev->info.dev_id);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
 
 	ret = set_params(dev, o->readonly);
 	if (ret) {
@@ -208,6 +217,10 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	}
 	for (int i = 0; i < dev->info.nr_hw_queues; i++) {
 		queue_place_arena(dev, &dev->queues[i], i);
+		/* run each queue on the CPUs the kernel maps to it */
+		if (bublk_ctrl_get_queue_affinity(&dev->ctrl, dev->info.dev_id, i,
+						  &dev->queues[i].cpus))
+			CPU_ZERO(&dev->queues[i].cpus);
 		dev->nr_queues_started++;
 		ret = bublk_queue_start(dev, &dev->queues[i], i);
 		if (ret) {

@@ -4,6 +4,7 @@
 #define BUBLK_DEV_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -19,6 +20,12 @@
 #define BUBLK_MAX_QUEUES	32
 #define BUBLK_DEF_IO_BYTES	(512U << 10)
 
+enum bublk_data_mode {
+	BUBLK_MODE_AUTO = 0,	/* user copy when the kernel grants it, else copy */
+	BUBLK_MODE_COPY,
+	BUBLK_MODE_USER_COPY,
+};
+
 struct bublk_dev_opts {
 	const char	*target;		/* name or object path */
 	const char	*files[BUBLK_MAX_BACKENDS];
@@ -28,6 +35,8 @@ struct bublk_dev_opts {
 	int		depth;
 	__u32		max_io_bytes;
 	bool		readonly;
+	bool		legacy;			/* force pre-6.4 (non ioctl-encoded) opcodes */
+	enum bublk_data_mode data_mode;
 };
 
 /* per-tag state */
@@ -36,7 +45,9 @@ struct bublk_io {
 	__s32		result;		/* first segment error, or 0 */
 	__u16		pending;	/* backend operations in flight */
 	__u8		op;
+	__u8		nr_segs;	/* validated segments in io_segs */
 	__u32		len;
+	__u32		flags;		/* BUBLK_REQ_F_* */
 };
 
 /* counters a queue owns (no sharing between queues on the hot path) */
@@ -61,6 +72,9 @@ struct bublk_queue {
 	struct ublksrv_io_desc	*iods;		/* kernel's request descriptors */
 	size_t			iods_bytes;
 	struct bublk_io		*ios;
+	struct bublk_seg	*io_segs;	/* [depth][max_segs], validated copies */
+	bool			user_copy;
+	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
 	/* this queue's part of the arena */
 	struct bublk_req	*reqs;
 	struct bublk_seg	*segs;

@@ -22,7 +22,13 @@
 #include "log.h"
 
 /* user_data: kind in bits 56-63, tag in 40-55, expected result in 0-31 */
-enum { UD_UBLK = 1, UD_BACKEND = 2, UD_STOP = 3 };
+enum {
+	UD_UBLK = 1,		/* FETCH / COMMIT_AND_FETCH */
+	UD_BACKEND,		/* one segment on a backend */
+	UD_STOP,		/* the stop eventfd fired */
+	UD_UC_IN,		/* user copy: WRITE data pulled from /dev/ublkcN */
+	UD_UC_OUT,		/* user copy: READ data pushed to /dev/ublkcN */
+};
 
 static inline __u64 ud_make(unsigned int kind, unsigned int tag, __u32 expect)
 {
@@ -74,12 +80,49 @@ static int queue_ublk_cmd(struct bublk_queue *q, int tag, bool commit, int resul
 	cmd->q_id = q->q_id;
 	cmd->tag = tag;
 	cmd->result = result;
-	cmd->addr = (__u64)(uintptr_t)q->ios[tag].buf;
+	cmd->addr = q->user_copy ? 0 : (__u64)(uintptr_t)q->ios[tag].buf;
 	q->cmds_inflight++;
 	return 0;
 }
 
+/* where (q_id, tag)'s data lives on /dev/ublkcN in user-copy mode */
+static __u64 user_copy_offset(int q_id, int tag)
+{
+	return UBLKSRV_IO_BUF_OFFSET + ((__u64)q_id << UBLK_QID_OFF) +
+	       ((__u64)tag << UBLK_TAG_OFF);
+}
+
+/* move a request's data between our buffer and the kernel's request */
+static int queue_user_copy(struct bublk_queue *q, int tag, bool to_kernel)
+{
+	struct io_uring_sqe *sqe = get_sqe(q);
+	struct bublk_io *io = &q->ios[tag];
+
+	if (!sqe)
+		return -EBUSY;
+	if (to_kernel)
+		io_uring_prep_write(sqe, 0, io->buf, io->len, user_copy_offset(q->q_id, tag));
+	else
+		io_uring_prep_read(sqe, 0, io->buf, io->len, user_copy_offset(q->q_id, tag));
+	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->user_data = ud_make(to_kernel ? UD_UC_OUT : UD_UC_IN, tag, io->len);
+	return 0;
+}
+
+static void commit_io(struct bublk_queue *q, int tag, int err);
+
+/* all segments done: in user-copy mode a READ's data goes to the kernel first */
 static void complete_io(struct bublk_queue *q, int tag, int err)
+{
+	struct bublk_io *io = &q->ios[tag];
+
+	if (!err && q->user_copy && io->op == BUBLK_OP_READ && io->len &&
+	    !queue_user_copy(q, tag, true))
+		return;
+	commit_io(q, tag, err);
+}
+
+static void commit_io(struct bublk_queue *q, int tag, int err)
 {
 	struct bublk_io *io = &q->ios[tag];
 	int res;
@@ -103,7 +146,7 @@ static inline int backend_slot(unsigned int backend)
 	return 1 + backend;
 }
 
-static int queue_seg(struct bublk_queue *q, int tag, const struct bublk_req *rq,
+static int queue_seg(struct bublk_queue *q, int tag, __u32 req_flags,
 		     const struct bublk_seg *s)
 {
 	struct io_uring_sqe *sqe = get_sqe(q);
@@ -121,7 +164,7 @@ static int queue_seg(struct bublk_queue *q, int tag, const struct bublk_req *rq,
 	case BUBLK_SEG_WRITE:
 		io_uring_prep_write(sqe, fd, data, s->len, s->backend_off);
 		/* FUA: this write is durable when it completes */
-		if (rq->flags & BUBLK_REQ_F_FUA)
+		if (req_flags & BUBLK_REQ_F_FUA)
 			sqe->rw_flags = RWF_DSYNC;
 		expect = s->len;
 		break;
@@ -173,6 +216,23 @@ static void reject(struct bublk_queue *q, int tag, enum bublk_reject why)
 	complete_io(q, tag, -EIO);
 }
 
+/* issue a request's validated segments */
+static void issue_segs(struct bublk_queue *q, int tag)
+{
+	struct bublk_io *io = &q->ios[tag];
+	const struct bublk_seg *segs = q->io_segs + (size_t)tag * q->dev->max_segs;
+
+	io->result = 0;
+	for (int i = 0; i < io->nr_segs; i++) {
+		if (queue_seg(q, tag, io->flags, &segs[i])) {
+			io->result = -EIO;
+			if (!io->pending)
+				commit_io(q, tag, -EIO);
+			return;
+		}
+	}
+}
+
 /* act on what the target decided for one request */
 static void execute(struct bublk_queue *q, int tag)
 {
@@ -217,15 +277,16 @@ static void execute(struct bublk_queue *q, int tag)
 		complete_io(q, tag, 0);
 		return;
 	}
-	q->ios[tag].result = 0;
-	for (int i = 0; i < n; i++) {
-		if (queue_seg(q, tag, &rq, &local[i])) {
-			q->ios[tag].result = -EIO;
-			if (!q->ios[tag].pending)
-				complete_io(q, tag, -EIO);
-			return;
-		}
+	memcpy(q->io_segs + (size_t)tag * dev->max_segs, local, n * sizeof(local[0]));
+	q->ios[tag].nr_segs = n;
+	q->ios[tag].flags = rq.flags;
+	/* user copy: a WRITE's data must be pulled from the kernel first */
+	if (q->user_copy && rq.op == BUBLK_OP_WRITE && rq.len) {
+		if (queue_user_copy(q, tag, false))
+			commit_io(q, tag, -EIO);
+		return;
 	}
+	issue_segs(q, tag);
 }
 
 /* describe newly fetched requests to the target, run it once, act */
@@ -259,7 +320,8 @@ static void dispatch_batch(struct bublk_queue *q)
 		rq->len = iod->nr_sectors << 9;
 		rq->offset = iod->start_sector << 9;
 		rq->buf_kind = (rq->op == BUBLK_OP_READ || rq->op == BUBLK_OP_WRITE) ?
-			       BUBLK_BUF_COPY : BUBLK_BUF_NONE;
+			       (q->user_copy ? BUBLK_BUF_USER_COPY : BUBLK_BUF_COPY) :
+			       BUBLK_BUF_NONE;
 		io->op = rq->op;
 		io->len = rq->len;
 		io->pending = 0;
@@ -307,6 +369,15 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 		}
 		if (--io->pending == 0)
 			complete_io(q, tag, io->result);
+		break;
+	case UD_UC_IN:
+		if (cqe->res != (int)ud_expect(ud))
+			commit_io(q, tag, cqe->res < 0 ? cqe->res : -EIO);
+		else
+			issue_segs(q, tag);
+		break;
+	case UD_UC_OUT:
+		commit_io(q, tag, cqe->res == (int)ud_expect(ud) ? 0 : (cqe->res < 0 ? cqe->res : -EIO));
 		break;
 	case UD_STOP:
 		q->stopping = true;
@@ -373,6 +444,8 @@ static void *queue_thread(void *arg)
 	struct io_uring_cqe *cqe;
 	unsigned int head, n;
 
+	if (CPU_COUNT(&q->cpus))
+		pthread_setaffinity_np(pthread_self(), sizeof(q->cpus), &q->cpus);
 	q->start_err = queue_setup(q);
 	sem_post(&q->started);
 	if (q->start_err)
@@ -408,8 +481,10 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 	q->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (q->stop_fd < 0)
 		return -errno;
+	q->user_copy = !!(dev->info.flags & UBLK_F_USER_COPY);
 	q->ios = calloc(depth, sizeof(*q->ios));
-	if (!q->ios)
+	q->io_segs = calloc(depth * dev->max_segs, sizeof(*q->io_segs));
+	if (!q->ios || !q->io_segs)
 		return -ENOMEM;
 	for (size_t t = 0; t < depth; t++) {
 		if (posix_memalign(&q->ios[t].buf, BUBLK_PAGE_SIZE, dev->info.max_io_buf_bytes))
@@ -440,7 +515,9 @@ void bublk_queue_stop(struct bublk_queue *q)
 	for (int t = 0; t < q->depth; t++)
 		free(q->ios[t].buf);
 	free(q->ios);
+	free(q->io_segs);
 	q->ios = NULL;
+	q->io_segs = NULL;
 	close(q->stop_fd);
 	q->stop_fd = -1;
 }

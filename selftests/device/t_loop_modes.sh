@@ -1,0 +1,29 @@
+#!/bin/bash
+# 4-queue loop device, fio verify in copy mode and in user-copy mode; the
+# mode the device runs in is the one asked for (list --json).
+. "$(dirname "$0")/lib.sh"
+
+for mode in copy user-copy; do
+	img=$TMP/$mode.img
+	truncate -s 96M "$img"
+	id=$(add_dev -t loop -f "$img" -q 4 -d 32 "--$mode")
+	dev=/dev/ublkb$id
+	want=${mode/-/_}
+	"$BUBLK" list --json | tr -d '\n' | grep -q "\"dev_id\": $id,[^}]*\"data_mode\": \"$want\"" \
+		|| die "list --json does not show data_mode $want: $("$BUBLK" list --json)"
+	# blk-mq uses at most one hardware context per CPU
+	hctx=$(ls /sys/block/ublkb"$id"/mq | wc -l)
+	want_hctx=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+	[ "$hctx" = "$want_hctx" ] || die "device has $hctx hw contexts, expected $want_hctx"
+	[ "$(ls /proc/"$(pgrep -f "bublk add -t loop -f $img" | head -1)"/task | wc -l)" -ge 5 ] \
+		|| die "daemon does not run 4 queue threads"
+	must fio --name=$mode --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=32 \
+		--numjobs=2 --offset_increment=48M --size=48M --io_size=24M --direct=1 \
+		--ioengine=io_uring --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--group_reporting --output="$TMP/fio-$mode.out"
+	grep -q "err= 0" "$TMP/fio-$mode.out" || { cat "$TMP/fio-$mode.out"; die "fio errors in $mode mode"; }
+	must "$BUBLK" del -n "$id"
+	echo "$mode: fio verify passed on 4 queues"
+done
+assert_no_devices
+echo "copy and user-copy modes both pass fio verify with 4 queues"
