@@ -12,6 +12,11 @@ int cmd_add(int argc, char **argv);
 int cmd_del(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_features(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+
+struct bublk_dev_opts;
+/* create (recover_id < 0) or take over a device and serve it (cmd_add.c) */
+int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground, bool json);
 
 /* "bublk CMD: message" on stderr */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -26,7 +26,7 @@ static void add_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--size SIZE] [-q QUEUES] [-d DEPTH]\n"
-		"                 [--max-io SIZE] [--readonly] [--copy|--user-copy] [--legacy]\n"
+		"                 [--max-io SIZE] [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
 		"                 [--foreground] [--json]\n\n"
 		"Create a ublk device served by a BPF target and print its block device\n"
 		"(/dev/ublkbN) once it is live. A daemon keeps serving it until \"bublk del\".\n\n"
@@ -41,6 +41,8 @@ static void add_usage(FILE *f)
 		"      --user-copy         UBLK_F_USER_COPY: data moved with pread/pwrite on /dev/ublkcN\n"
 		"                          (default: user copy when the kernel grants it, else copy)\n"
 		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
+		"      --recovery          UBLK_F_USER_RECOVERY(+REISSUE): if the daemon dies, I/O waits\n"
+		"                          and \"bublk recover -n N\" takes the device over\n"
 		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
 		"      --json              print the new device as JSON instead of its path\n"
 		"  -h, --help              this help\n\n"
@@ -125,6 +127,95 @@ static void daemon_detach(unsigned int dev_id)
 	}
 }
 
+/*
+ * Create (recover_id < 0) or take over a device, then serve it: in this
+ * process with foreground, else in a daemon this process waits for until
+ * the device is live or has failed.
+ */
+int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground, bool json)
+{
+	static struct bublk_dev dev;	/* large; lives as long as the daemon */
+	const char *cmd = recover_id >= 0 ? "recover" : "add";
+	char err[1024] = "", msg[1200];
+	int pipefd[2], ret;
+	pid_t pid;
+
+	if (foreground) {
+		block_stop_signals();
+		ret = recover_id >= 0 ? bublk_dev_recover(&dev, o, recover_id, err, sizeof(err)) :
+				     bublk_dev_create(&dev, o, err, sizeof(err));
+		if (ret) {
+			cli_err(cmd, "%s", err);
+			return 1;
+		}
+		bublk_state_write(&dev, getpid());
+		print_live(&dev, json);
+		fflush(stdout);
+		return serve(&dev);
+	}
+
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		cli_err(cmd, "pipe: %s", strerror(errno));
+		return 1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		cli_err(cmd, "fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		/* the daemon */
+		close(pipefd[0]);
+		setsid();
+		block_stop_signals();
+		ret = recover_id >= 0 ? bublk_dev_recover(&dev, o, recover_id, err, sizeof(err)) :
+				     bublk_dev_create(&dev, o, err, sizeof(err));
+		if (ret) {
+			snprintf(msg, sizeof(msg), "ERR %s\n", err);
+			if (write(pipefd[1], msg, strlen(msg)) < 0)
+				_exit(1);
+			_exit(1);
+		}
+		bublk_state_write(&dev, getpid());
+		daemon_detach(dev.info.dev_id);
+		bublk_log("dev %u: live, target %s (%s), pid %d", dev.info.dev_id, dev.target.name,
+			  dev.target.path, getpid());
+		snprintf(msg, sizeof(msg), "OK %u\n", dev.info.dev_id);
+		if (write(pipefd[1], msg, strlen(msg)) < 0)
+			bublk_log("dev %u: telling the parent: %s", dev.info.dev_id, strerror(errno));
+		close(pipefd[1]);
+		_exit(serve(&dev));
+	}
+
+	close(pipefd[1]);
+	{
+		size_t n = 0;
+		ssize_t k;
+
+		while (n < sizeof(msg) - 1 && (k = read(pipefd[0], msg + n, sizeof(msg) - 1 - n)) > 0)
+			n += k;
+		msg[n] = 0;
+	}
+	close(pipefd[0]);
+	if (!strncmp(msg, "OK ", 3)) {
+		unsigned int id = strtoul(msg + 3, NULL, 10);
+
+		dev.info.dev_id = id;
+		print_live(&dev, json);
+		return 0;
+	}
+	waitpid(pid, NULL, 0);
+	if (!strncmp(msg, "ERR ", 4)) {
+		msg[strcspn(msg, "\n")] = 0;
+		cli_err(cmd, "%s", msg + 4);
+	} else {
+		cli_err(cmd, "the daemon exited before the device was live");
+	}
+	return 1;
+}
+
 int cmd_add(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -140,6 +231,7 @@ int cmd_add(int argc, char **argv)
 		{ "copy", no_argument, NULL, 'C' },
 		{ "user-copy", no_argument, NULL, 'U' },
 		{ "legacy", no_argument, NULL, 'L' },
+		{ "recovery", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -149,11 +241,8 @@ int cmd_add(int argc, char **argv)
 		.max_io_bytes = BUBLK_DEF_IO_BYTES,
 	};
 	bool foreground = false, json = false;
-	static struct bublk_dev dev;	/* large; lives as long as the daemon */
-	char err[1024] = "", msg[1200];
 	uint64_t v;
-	int opt, pipefd[2], ret;
-	pid_t pid;
+	int opt;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "t:f:s:q:d:rh", longopts, NULL)) != -1) {
@@ -211,6 +300,9 @@ int cmd_add(int argc, char **argv)
 		case 'L':
 			o.legacy = true;
 			break;
+		case 'R':
+			o.recovery = true;
+			break;
 		case 'h':
 			add_usage(stdout);
 			return 0;
@@ -228,76 +320,5 @@ int cmd_add(int argc, char **argv)
 		return 2;
 	}
 
-	if (foreground) {
-		block_stop_signals();
-		ret = bublk_dev_create(&dev, &o, err, sizeof(err));
-		if (ret) {
-			cli_err("add", "%s", err);
-			return 1;
-		}
-		bublk_state_write(&dev, getpid());
-		print_live(&dev, json);
-		fflush(stdout);
-		return serve(&dev);
-	}
-
-	if (pipe2(pipefd, O_CLOEXEC)) {
-		cli_err("add", "pipe: %s", strerror(errno));
-		return 1;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		cli_err("add", "fork: %s", strerror(errno));
-		return 1;
-	}
-	if (pid == 0) {
-		/* the daemon */
-		close(pipefd[0]);
-		setsid();
-		block_stop_signals();
-		ret = bublk_dev_create(&dev, &o, err, sizeof(err));
-		if (ret) {
-			snprintf(msg, sizeof(msg), "ERR %s\n", err);
-			if (write(pipefd[1], msg, strlen(msg)) < 0)
-				_exit(1);
-			_exit(1);
-		}
-		bublk_state_write(&dev, getpid());
-		daemon_detach(dev.info.dev_id);
-		bublk_log("dev %u: live, target %s (%s), pid %d", dev.info.dev_id, dev.target.name,
-			  dev.target.path, getpid());
-		snprintf(msg, sizeof(msg), "OK %u\n", dev.info.dev_id);
-		if (write(pipefd[1], msg, strlen(msg)) < 0)
-			bublk_log("dev %u: telling the parent: %s", dev.info.dev_id, strerror(errno));
-		close(pipefd[1]);
-		_exit(serve(&dev));
-	}
-
-	close(pipefd[1]);
-	{
-		size_t n = 0;
-		ssize_t k;
-
-		while (n < sizeof(msg) - 1 && (k = read(pipefd[0], msg + n, sizeof(msg) - 1 - n)) > 0)
-			n += k;
-		msg[n] = 0;
-	}
-	close(pipefd[0]);
-	if (!strncmp(msg, "OK ", 3)) {
-		unsigned int id = strtoul(msg + 3, NULL, 10);
-
-		dev.info.dev_id = id;
-		print_live(&dev, json);
-		return 0;
-	}
-	waitpid(pid, NULL, 0);
-	if (!strncmp(msg, "ERR ", 4)) {
-		msg[strcspn(msg, "\n")] = 0;
-		cli_err("add", "%s", msg + 4);
-	} else {
-		cli_err("add", "the daemon exited before the device was live");
-	}
-	return 1;
+	return bublk_launch(&o, -1, foreground, json);
 }

@@ -14,6 +14,7 @@ static const struct {
 } cmds[] = {
 	{ "add", cmd_add, "create a device served by a BPF target" },
 	{ "del", cmd_del, "stop and delete devices" },
+	{ "recover", cmd_recover, "take over a device whose daemon died (--recovery devices)" },
 	{ "list", cmd_list, "show the devices bublk serves" },
 	{ "features", cmd_features, "show the running kernel's ublk features" },
 };

@@ -93,12 +93,11 @@ static int check_opts(const struct bublk_dev_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
-int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
-		     char *err, size_t errlen)
+/* everything that can fail without the kernel: target object, backends, size */
+static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
+		       char *err, size_t errlen)
 {
-	struct bublk_dev_info di;
-	char path[PATH_MAX], cpath[64];
-	__u64 want;
+	char path[PATH_MAX];
 	int ret;
 
 	memset(dev, 0, sizeof(*dev));
@@ -109,8 +108,6 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	ret = check_opts(o, err, errlen);
 	if (ret)
 		return ret;
-
-	/* everything that can fail without the kernel comes first */
 	ret = bublk_target_resolve(o->target, path, sizeof(path));
 	if (ret) {
 		snprintf(err, errlen, "target \"%s\": no such target object (%s); built-in targets: null, loop",
@@ -123,40 +120,105 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	for (int i = 0; i < o->nr_files; i++) {
 		ret = bublk_backend_open(&dev->backends[i], o->files[i], o->readonly, err, errlen);
 		if (ret)
-			goto fail;
+			return ret;
 		dev->nr_backends++;
 	}
+	dev->readonly = o->readonly;
 	dev->size = o->size;
 	if (!dev->size) {
 		if (!dev->nr_backends) {
 			snprintf(err, errlen, "target %s has no backing file: give the size with --size",
 				 dev->target.name);
-			ret = -EINVAL;
-			goto fail;
+			return -EINVAL;
 		}
 		dev->size = dev->backends[0].size;
 	}
 	dev->size &= ~511ULL;
 	if (!dev->size) {
 		snprintf(err, errlen, "device size is 0: the backing file is empty, or give --size");
-		ret = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
 	dev->max_segs = BUBLK_MAX_SEGS;
-
 	ret = bublk_ctrl_open(&dev->ctrl);
 	if (ret) {
 		if (ret == -ENOENT)
 			snprintf(err, errlen, "/dev/ublk-control does not exist: load the ublk driver (modprobe ublk_drv)");
 		else
 			snprintf(err, errlen, "opening /dev/ublk-control: %s", strerror(-ret));
-		goto fail;
+		return ret;
 	}
+	return 0;
+}
+
+/* once the kernel device exists: load the target, open ublkcN, run the queues */
+static int dev_start_queues(struct bublk_dev *dev, char *err, size_t errlen)
+{
+	struct bublk_dev_info di;
+	char cpath[64];
+	int ret;
+
+	memset(&di, 0, sizeof(di));
+	di.size = dev->size;
+	di.dev_id = dev->info.dev_id;
+	di.nr_queues = dev->info.nr_hw_queues;
+	di.depth = dev->info.queue_depth;
+	di.block_size = 512;
+	di.nr_backends = dev->nr_backends;
+	for (int i = 0; i < dev->nr_backends; i++)
+		di.backend_size[i] = dev->backends[i].size;
+	ret = bublk_target_load(&dev->target,
+				dev->info.nr_hw_queues *
+				queue_arena_bytes(dev->info.queue_depth, dev->max_segs),
+				&di, err, errlen);
+	if (ret)
+		return ret;
+
+	snprintf(cpath, sizeof(cpath), "/dev/ublkc%u", dev->info.dev_id);
+	if (wait_for_node(cpath) || (dev->cdev_fd = open(cpath, O_RDWR | O_CLOEXEC)) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "dev %u: opening %s: %s", dev->info.dev_id, cpath, strerror(errno));
+		return ret;
+	}
+	dev->queues = calloc(dev->info.nr_hw_queues, sizeof(*dev->queues));
+	if (!dev->queues) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < dev->info.nr_hw_queues; i++) {
+		queue_place_arena(dev, &dev->queues[i], i);
+		/* run each queue on the CPUs the kernel maps to it */
+		if (bublk_ctrl_get_queue_affinity(&dev->ctrl, dev->info.dev_id, i,
+						  &dev->queues[i].cpus))
+			CPU_ZERO(&dev->queues[i].cpus);
+		dev->nr_queues_started++;
+		ret = bublk_queue_start(dev, &dev->queues[i], i);
+		if (ret) {
+			snprintf(err, errlen, "dev %u: starting queue %d: %s", dev->info.dev_id, i,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
+		     char *err, size_t errlen)
+{
+	char bpath[64];
+	__u64 want;
+	int ret;
+
+	ret = dev_prepare(dev, o, err, errlen);
+	if (ret)
+		goto fail;
+
 	dev->info.nr_hw_queues = o->nr_queues;
 	dev->info.queue_depth = o->depth;
 	dev->info.max_io_buf_bytes = o->max_io_bytes;
 	dev->info.dev_id = (__u32)-1;
 	want = o->data_mode != BUBLK_MODE_COPY ? UBLK_F_USER_COPY : 0;
+	if (o->recovery)
+		want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
 	dev->ctrl.legacy = o->legacy;
 	dev->info.flags = want | (o->legacy ? 0 : UBLK_F_CMD_IOCTL_ENCODE);
 	ret = bublk_ctrl_add_dev(&dev->ctrl, &dev->info);
@@ -180,65 +242,86 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		ret = -EOPNOTSUPP;
 		goto fail;
 	}
+	if (o->recovery && !(dev->info.flags & UBLK_F_USER_RECOVERY)) {
+		snprintf(err, errlen, "dev %u: --recovery: this kernel does not grant UBLK_F_USER_RECOVERY",
+			 dev->info.dev_id);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
 
 	ret = set_params(dev, o->readonly);
 	if (ret) {
 		snprintf(err, errlen, "dev %u SET_PARAMS: %s", dev->info.dev_id, strerror(-ret));
 		goto fail;
 	}
-
-	memset(&di, 0, sizeof(di));
-	di.size = dev->size;
-	di.dev_id = dev->info.dev_id;
-	di.nr_queues = dev->info.nr_hw_queues;
-	di.depth = dev->info.queue_depth;
-	di.block_size = 512;
-	di.nr_backends = dev->nr_backends;
-	for (int i = 0; i < dev->nr_backends; i++)
-		di.backend_size[i] = dev->backends[i].size;
-	ret = bublk_target_load(&dev->target,
-				dev->info.nr_hw_queues *
-				queue_arena_bytes(dev->info.queue_depth, dev->max_segs),
-				&di, err, errlen);
+	ret = dev_start_queues(dev, err, errlen);
 	if (ret)
 		goto fail;
-
-	snprintf(cpath, sizeof(cpath), "/dev/ublkc%u", dev->info.dev_id);
-	if (wait_for_node(cpath) || (dev->cdev_fd = open(cpath, O_RDWR | O_CLOEXEC)) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "dev %u: opening %s: %s", dev->info.dev_id, cpath, strerror(errno));
-		goto fail;
-	}
-	dev->queues = calloc(dev->info.nr_hw_queues, sizeof(*dev->queues));
-	if (!dev->queues) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (int i = 0; i < dev->info.nr_hw_queues; i++) {
-		queue_place_arena(dev, &dev->queues[i], i);
-		/* run each queue on the CPUs the kernel maps to it */
-		if (bublk_ctrl_get_queue_affinity(&dev->ctrl, dev->info.dev_id, i,
-						  &dev->queues[i].cpus))
-			CPU_ZERO(&dev->queues[i].cpus);
-		dev->nr_queues_started++;
-		ret = bublk_queue_start(dev, &dev->queues[i], i);
-		if (ret) {
-			snprintf(err, errlen, "dev %u: starting queue %d: %s", dev->info.dev_id, i,
-				 strerror(-ret));
-			goto fail;
-		}
-	}
 	ret = bublk_ctrl_start_dev(&dev->ctrl, dev->info.dev_id, getpid());
 	if (ret) {
 		snprintf(err, errlen, "dev %u START_DEV: %s", dev->info.dev_id, strerror(-ret));
 		goto fail;
 	}
 	dev->started = true;
-	snprintf(cpath, sizeof(cpath), "/dev/ublkb%u", dev->info.dev_id);
-	wait_for_node(cpath);
+	snprintf(bpath, sizeof(bpath), "/dev/ublkb%u", dev->info.dev_id);
+	wait_for_node(bpath);
 	return 0;
 fail:
+	bublk_dev_destroy(dev);
+	return ret;
+}
+
+int bublk_dev_recover(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u32 dev_id,
+		      char *err, size_t errlen)
+{
+	int ret;
+
+	ret = dev_prepare(dev, o, err, errlen);
+	if (ret)
+		goto fail;
+	ret = bublk_ctrl_get_info(&dev->ctrl, dev_id, &dev->info);
+	if (ret) {
+		snprintf(err, errlen, "dev %u GET_DEV_INFO: %s", dev_id, strerror(-ret));
+		goto fail;
+	}
+	if (!(dev->info.flags & UBLK_F_USER_RECOVERY)) {
+		snprintf(err, errlen, "dev %u was not created with --recovery: it cannot be taken over; delete it with bublk del -n %u",
+			 dev_id, dev_id);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	if (!(dev->info.flags & UBLK_F_CMD_IOCTL_ENCODE))
+		dev->ctrl.legacy = true;
+	/* the kernel quiesces the device once the old daemon's rings are gone */
+	for (int i = 0; i < 1000; i++) {
+		ret = bublk_ctrl_cmd(&dev->ctrl, UBLK_CMD_START_USER_RECOVERY, dev_id, (__u16)-1,
+				     NULL, 0, 0);
+		if (ret != -EBUSY)
+			break;
+		usleep(10000);
+	}
+	if (ret) {
+		snprintf(err, errlen, "dev %u START_USER_RECOVERY: %s%s", dev_id, strerror(-ret),
+			 ret == -EBUSY ? " (is its daemon still running? see bublk list)" : "");
+		goto fail;
+	}
+	ret = dev_start_queues(dev, err, errlen);
+	if (ret)
+		goto fail;
+	ret = bublk_ctrl_cmd(&dev->ctrl, UBLK_CMD_END_USER_RECOVERY, dev_id, (__u16)-1,
+			     NULL, 0, getpid());
+	if (ret) {
+		snprintf(err, errlen, "dev %u END_USER_RECOVERY: %s", dev_id, strerror(-ret));
+		goto fail;
+	}
+	/* from here on the device is ours, to stop and delete like any other */
+	dev->added = true;
+	dev->started = true;
+	return 0;
+fail:
+	/* never delete a device we failed to take over: its data is the user's */
+	dev->added = false;
+	dev->started = false;
 	bublk_dev_destroy(dev);
 	return ret;
 }

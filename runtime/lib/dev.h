@@ -36,6 +36,7 @@ struct bublk_dev_opts {
 	__u32		max_io_bytes;
 	bool		readonly;
 	bool		legacy;			/* force pre-6.4 (non ioctl-encoded) opcodes */
+	bool		recovery;		/* UBLK_F_USER_RECOVERY(+REISSUE) */
 	enum bublk_data_mode data_mode;
 };
 
@@ -100,6 +101,7 @@ struct bublk_dev {
 	int			cdev_fd;
 	struct bublk_queue	*queues;
 	int			nr_queues_started;
+	bool			readonly;
 	bool			added;
 	bool			started;
 };
@@ -111,6 +113,14 @@ struct bublk_dev {
  */
 int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *opts,
 		     char *err, size_t errlen);
+
+/*
+ * Take over a device whose daemon died (created with recovery): the same
+ * options as at creation, START_USER_RECOVERY, queues, END_USER_RECOVERY.
+ * On failure the device is left as it was, never deleted.
+ */
+int bublk_dev_recover(struct bublk_dev *dev, const struct bublk_dev_opts *opts, __u32 dev_id,
+		      char *err, size_t errlen);
 
 /* STOP_DEV, stop the queues, DEL_DEV, release everything */
 void bublk_dev_destroy(struct bublk_dev *dev);

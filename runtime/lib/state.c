@@ -63,7 +63,14 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 		json_str(f, dev->backends[i].path);
 		fprintf(f, ", \"size\": %llu}", (unsigned long long)dev->backends[i].size);
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "], \"files\": \"");
+	for (int i = 0; i < dev->nr_backends; i++) {
+		fputs(i ? "," : "", f);
+		for (const char *c = dev->backends[i].path; *c; c++)
+			fprintf(f, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
+	}
+	fprintf(f, "\", \"readonly\": %s, \"recovery\": %s}\n", dev->readonly ? "true" : "false",
+		(dev->info.flags & UBLK_F_USER_RECOVERY) ? "true" : "false");
 	if (fclose(f))
 		return -errno;
 	/* readers never see a half-written file */

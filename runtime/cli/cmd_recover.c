@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bublk recover: a new daemon takes over a device whose daemon died. The
+ * device was created with --recovery, so the kernel held its I/O (and
+ * re-issues what was in flight) instead of failing it; everything needed
+ * to serve it again is in its state file.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dev.h"
+#include "state.h"
+
+static void recover_usage(FILE *f)
+{
+	fprintf(f, "usage: bublk recover -n ID [--foreground] [--json]\n\n"
+		   "Start a new daemon for device ID, whose daemon died, with the target,\n"
+		   "backing files and options it was created with (from %s/ID.json).\n"
+		   "The device must have been created with \"bublk add --recovery\".\n", BUBLK_RUN_DIR);
+}
+
+int cmd_recover(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "number", required_argument, NULL, 'n' },
+		{ "foreground", no_argument, NULL, 'F' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	static char target[4096], files[8192], mode[32];
+	struct bublk_dev_opts o = { 0 };
+	unsigned long long v, pid = 0;
+	bool foreground = false, json = false;
+	int opt, id = -1;
+	char *state, *save = NULL;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			if (parse_int(optarg, 0, 1 << 20, &id)) {
+				cli_err("recover", "bad device number \"%s\"", optarg);
+				return 2;
+			}
+			break;
+		case 'F':
+			foreground = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			recover_usage(stdout);
+			return 0;
+		default:
+			recover_usage(stderr);
+			return 2;
+		}
+	}
+	if (id < 0) {
+		cli_err("recover", "give the device with -n ID (see bublk recover --help)");
+		return 2;
+	}
+	state = bublk_state_read(id);
+	if (!state) {
+		cli_err("recover", "dev %d: no state file %s/%d.json: not a bublk device, or already deleted",
+			id, BUBLK_RUN_DIR, id);
+		return 1;
+	}
+	bublk_json_get_u64(state, "pid", &pid);
+	if (pid_alive((int)pid)) {
+		cli_err("recover", "dev %d: its daemon (pid %llu) is still running: nothing to recover",
+			id, pid);
+		free(state);
+		return 1;
+	}
+	if (bublk_json_get_str(state, "object", target, sizeof(target)) ||
+	    bublk_json_get_str(state, "files", files, sizeof(files)) ||
+	    bublk_json_get_u64(state, "size", &o.size) ||
+	    bublk_json_get_u64(state, "queues", &v) || !(o.nr_queues = v) ||
+	    bublk_json_get_u64(state, "depth", &v) || !(o.depth = v) ||
+	    bublk_json_get_u64(state, "max_io_bytes", &v) || !(o.max_io_bytes = v)) {
+		cli_err("recover", "dev %d: state file %s/%d.json is incomplete or damaged", id,
+			BUBLK_RUN_DIR, id);
+		free(state);
+		return 1;
+	}
+	if (!bublk_json_get_str(state, "data_mode", mode, sizeof(mode)))
+		o.data_mode = strcmp(mode, "user_copy") ? BUBLK_MODE_COPY : BUBLK_MODE_USER_COPY;
+	o.readonly = strstr(state, "\"readonly\": true") != NULL;
+	free(state);
+	o.target = target;
+	for (char *f = strtok_r(files, ",", &save); f && o.nr_files < BUBLK_MAX_BACKENDS;
+	     f = strtok_r(NULL, ",", &save))
+		o.files[o.nr_files++] = f;
+	return bublk_launch(&o, id, foreground, json);
+}
