@@ -36,3 +36,16 @@ static __always_inline int loop_map(const struct bublk_req *rq, struct bublk_emi
 }
 
 BUBLK_TARGET("loop", loop_map);
+
+/* refuse a device the backing file cannot hold, before it goes live */
+SEC("syscall")
+int bublk_init(void *ctx)
+{
+	const struct bublk_dev_info *di = bublk_dev_info();
+
+	if (!di || di->nr_backends != 1)
+		return -EINVAL;
+	if (di->backend_size[0] < di->size)
+		return -ENOSPC;
+	return 0;
+}

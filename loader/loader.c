@@ -187,8 +187,11 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 			return ret;
 		}
 		if ((int)opts.retval) {
-			set_err(err, errlen, "the target's bublk_init refused the device: %s",
-				strerror(-(int)opts.retval));
+			int r = -(int)opts.retval;
+
+			set_err(err, errlen, "target %s refused the device: %s%s", t->name, strerror(r),
+				r == ENOSPC ? " (a backing file is smaller than the device)" :
+				r == EINVAL ? " (wrong number of backing files for this target?)" : "");
 			return (int)opts.retval < 0 ? (int)opts.retval : -EINVAL;
 		}
 	}

@@ -23,7 +23,7 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0) {
 		ret = -errno;
-		if (errno == EACCES || errno == EROFS)
+		if (errno == EACCES || errno == EROFS || errno == EPERM)
 			snprintf(err, errlen, "backing file %s: %s (open it read-only with --readonly)",
 				 path, strerror(errno));
 		else

@@ -21,4 +21,15 @@ expect_fail "bad --size" -t null --size 12Q
 expect_fail "queues must be" -t null --size 1M -q 0
 : > "$TMP/empty.img"
 expect_fail "size is 0" -t loop -f "$TMP/empty.img"
+truncate -s 1M "$TMP/small.img"
+expect_fail "smaller than the device" -t loop -f "$TMP/small.img" --size 4M
+expect_fail "wrong number of backing files" -t loop -f "$TMP/small.img,$TMP/small.img"
+# the host's root is shared read-only into the VM: a file there cannot back a writable device
+ro=/usr/share/common-licenses/GPL-3
+expect_fail "read-only" -t loop -f "$ro"
+id=$(add_dev -t loop -f "$ro" --readonly)
+must dd if=/dev/ublkb$id of=/dev/null bs=4k count=4 iflag=direct status=none
+dd if=/dev/zero of=/dev/ublkb$id bs=4k count=1 oflag=direct status=none 2>/dev/null && die "write to a read-only device succeeded"
+must "$BUBLK" del -n "$id"
+assert_no_devices
 echo "every bad add was refused with its message and left no device"
