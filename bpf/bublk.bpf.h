@@ -37,6 +37,8 @@
 #define E2BIG		7
 #define EINVAL		22
 #define ENOSPC		28
+#define EDOM		33
+#define ERANGE		34
 #define EOPNOTSUPP	95
 #endif
 
@@ -62,11 +64,29 @@ struct {
  */
 #define bublk_use_arena() asm volatile("" :: "r"(&bublk_arena))
 
-static __always_inline const struct bublk_dev_info *bublk_dev_info(void)
+static __always_inline struct bublk_dev_info *bublk_dev_info(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&bublk_dev, &zero);
+}
+
+/*
+ * BUBLK_CONFIG(struct my_options): the target's options, set with
+ * "bublk add -t T --set key=value" (or bpftool), read with bublk_config().
+ */
+#define BUBLK_CONFIG(cfg_type)							\
+struct {									\
+	__uint(type, BPF_MAP_TYPE_ARRAY);					\
+	__uint(max_entries, 1);							\
+	__type(key, __u32);							\
+	__type(value, cfg_type);							\
+} bublk_config SEC(".maps");							\
+static __always_inline cfg_type *bublk_config_get(void)				\
+{										\
+	__u32 zero = 0;								\
+										\
+	return bpf_map_lookup_elem(&bublk_config, &zero);			\
 }
 
 /* where a map function writes its answer for one request */

@@ -41,10 +41,12 @@ BUBLK_TARGET("loop", loop_map);
 SEC("syscall")
 int bublk_init(void *ctx)
 {
-	const struct bublk_dev_info *di = bublk_dev_info();
+	struct bublk_dev_info *di = bublk_dev_info();
 
 	if (!di || di->nr_backends != 1)
 		return -EINVAL;
+	if (!di->size)
+		di->size = di->backend_size[0];	/* default: the whole file */
 	if (di->backend_size[0] < di->size)
 		return -ENOSPC;
 	return 0;

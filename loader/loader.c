@@ -140,7 +140,8 @@ fail:
 }
 
 int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
-		      const struct bublk_dev_info *dev, char *err, size_t errlen)
+		      const struct bublk_dev_info *dev, const char *const *config, int nr_config,
+		      char *err, size_t errlen)
 {
 	size_t pages = (arena_bytes + BUBLK_PAGE_SIZE - 1) / BUBLK_PAGE_SIZE;
 	__u32 zero = 0;
@@ -177,6 +178,9 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 		set_err(err, errlen, "writing map bublk_dev: %s", strerror(errno));
 		return ret;
 	}
+	ret = bublk_target_configure(t, config, nr_config, err, errlen);
+	if (ret)
+		return ret;
 	t->dispatch_fd = bpf_program__fd(t->dispatch);
 	if (t->init) {
 		LIBBPF_OPTS(bpf_test_run_opts, opts);
@@ -191,11 +195,20 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 
 			set_err(err, errlen, "target %s refused the device: %s%s", t->name, strerror(r),
 				r == ENOSPC ? " (a backing file is smaller than the device)" :
-				r == EINVAL ? " (wrong number of backing files for this target?)" : "");
+				r == EINVAL ? " (wrong number of backing files for this target?)" :
+				r == EDOM ? " (an option is out of range, e.g. chunk not a power of two >= 4K)" :
+				r == ERANGE ? " (a largest request would need too many segments: raise the chunk or lower --max-io)" : "");
 			return (int)opts.retval < 0 ? (int)opts.retval : -EINVAL;
 		}
 	}
 	return 0;
+}
+
+int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(bpf_map__fd(t->dev_map), &zero, dev) ? -errno : 0;
 }
 
 int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch)

@@ -37,7 +37,18 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 /* size and place the arena, load into the kernel, map the arena, write the
  * device description, run bublk_init if the target has one */
 int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
-		      const struct bublk_dev_info *dev, char *err, size_t errlen);
+		      const struct bublk_dev_info *dev, const char *const *config, int nr_config,
+		      char *err, size_t errlen);
+
+/* the device description as the target left it (bublk_init may set size) */
+int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev);
+
+/*
+ * Write "key=value" options into the target's "bublk_config" map, by the
+ * BTF member names of its value struct (integers; K/M/G suffixes allowed).
+ */
+int bublk_target_configure(struct bublk_target *t, const char *const *config, int nr_config,
+			   char *err, size_t errlen);
 
 /* one BPF_PROG_RUN of bublk_dispatch over a batch; 0 or -errno */
 int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch);

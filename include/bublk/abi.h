@@ -114,7 +114,10 @@ struct bublk_batch {
 	__u32	answered;	/* out: requests the dispatcher answered */
 };
 
-/* device description every target can read ("bublk_dev" map, key 0) */
+/*
+ * Device description every target can read ("bublk_dev" map, key 0).
+ * size 0 at bublk_init: the target chooses it (writes it here).
+ */
 struct bublk_dev_info {
 	__u64	size;			/* device bytes */
 	__u32	dev_id;
@@ -122,7 +125,7 @@ struct bublk_dev_info {
 	__u32	depth;
 	__u32	block_size;		/* logical block size */
 	__u32	nr_backends;
-	__u32	reserved0;
+	__u32	max_io_bytes;		/* largest request the device takes */
 	__u64	backend_size[BUBLK_MAX_BACKENDS];
 };
 

@@ -45,9 +45,12 @@ static void add_usage(FILE *f)
 		"                          and \"bublk recover -n N\" takes the device over\n"
 		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
 		"      --json              print the new device as JSON instead of its path\n"
+		"      --set KEY=VALUE     a target option (a member of its bublk_config map)\n"
+		"      --chunk SIZE        stripe: chunk size (same as --set chunk=SIZE; default 64K)\n"
 		"  -h, --help              this help\n\n"
-		"targets: null (completes every request at once, needs --size),\n"
-		"         loop (the device is FILE, byte for byte)\n",
+		"targets: null   (completes every request at once, needs --size)\n"
+		"         loop   (the device is FILE, byte for byte)\n"
+		"         stripe (RAID0 over FILE,FILE,...; --chunk SIZE)\n",
 		BUBLK_DEF_QUEUES, BUBLK_DEF_DEPTH);
 }
 
@@ -232,6 +235,8 @@ int cmd_add(int argc, char **argv)
 		{ "user-copy", no_argument, NULL, 'U' },
 		{ "legacy", no_argument, NULL, 'L' },
 		{ "recovery", no_argument, NULL, 'R' },
+		{ "set", required_argument, NULL, 'S' },
+		{ "chunk", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -302,6 +307,21 @@ int cmd_add(int argc, char **argv)
 			break;
 		case 'R':
 			o.recovery = true;
+			break;
+		case 'S':
+		case 'K':
+			if (o.nr_config >= 16) {
+				cli_err("add", "at most 16 target options");
+				return 2;
+			}
+			if (opt == 'K') {
+				static char chunk_opt[64];
+
+				snprintf(chunk_opt, sizeof(chunk_opt), "chunk=%s", optarg);
+				o.config[o.nr_config++] = chunk_opt;
+			} else {
+				o.config[o.nr_config++] = optarg;
+			}
 			break;
 		case 'h':
 			add_usage(stdout);

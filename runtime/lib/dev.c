@@ -110,7 +110,7 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		return ret;
 	ret = bublk_target_resolve(o->target, path, sizeof(path));
 	if (ret) {
-		snprintf(err, errlen, "target \"%s\": no such target object (%s); built-in targets: null, loop",
+		snprintf(err, errlen, "target \"%s\": no such target object (%s); built-in targets: null, loop, stripe",
 			 o->target, strerror(-ret));
 		return ret;
 	}
@@ -124,19 +124,11 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		dev->nr_backends++;
 	}
 	dev->readonly = o->readonly;
-	dev->size = o->size;
-	if (!dev->size) {
-		if (!dev->nr_backends) {
-			snprintf(err, errlen, "target %s has no backing file: give the size with --size",
-				 dev->target.name);
-			return -EINVAL;
-		}
-		dev->size = dev->backends[0].size;
-	}
-	dev->size &= ~511ULL;
-	if (!dev->size) {
-		snprintf(err, errlen, "device size is 0: the backing file is empty, or give --size");
-		return -EINVAL;
+	dev->size = o->size;	/* 0: the target's bublk_init chooses */
+	for (int i = 0; i < o->nr_config; i++) {
+		size_t n = strlen(dev->config);
+
+		snprintf(dev->config + n, sizeof(dev->config) - n, "%s%s", n ? ";" : "", o->config[i]);
 	}
 	dev->max_segs = BUBLK_MAX_SEGS;
 	ret = bublk_ctrl_open(&dev->ctrl);
@@ -150,11 +142,14 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	return 0;
 }
 
-/* once the kernel device exists: load the target, open ublkcN, run the queues */
-static int dev_start_queues(struct bublk_dev *dev, char *err, size_t errlen)
+/*
+ * Load the target with the device's shape and options; its bublk_init may
+ * refuse the device or, when no size was given, choose it.
+ */
+static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o,
+			   char *err, size_t errlen)
 {
 	struct bublk_dev_info di;
-	char cpath[64];
 	int ret;
 
 	memset(&di, 0, sizeof(di));
@@ -164,14 +159,34 @@ static int dev_start_queues(struct bublk_dev *dev, char *err, size_t errlen)
 	di.depth = dev->info.queue_depth;
 	di.block_size = 512;
 	di.nr_backends = dev->nr_backends;
+	di.max_io_bytes = dev->info.max_io_buf_bytes;
 	for (int i = 0; i < dev->nr_backends; i++)
 		di.backend_size[i] = dev->backends[i].size;
 	ret = bublk_target_load(&dev->target,
 				dev->info.nr_hw_queues *
 				queue_arena_bytes(dev->info.queue_depth, dev->max_segs),
-				&di, err, errlen);
+				&di, o->config, o->nr_config, err, errlen);
 	if (ret)
 		return ret;
+	ret = bublk_target_read_dev(&dev->target, &di);
+	if (ret) {
+		snprintf(err, errlen, "reading back map bublk_dev: %s", strerror(-ret));
+		return ret;
+	}
+	dev->size = di.size & ~511ULL;
+	if (!dev->size) {
+		snprintf(err, errlen, "device size is 0: give --size (target %s does not choose one)",
+			 dev->target.name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* once the kernel device exists: open ublkcN, run the queues */
+static int dev_start_queues(struct bublk_dev *dev, char *err, size_t errlen)
+{
+	char cpath[64];
+	int ret;
 
 	snprintf(cpath, sizeof(cpath), "/dev/ublkc%u", dev->info.dev_id);
 	if (wait_for_node(cpath) || (dev->cdev_fd = open(cpath, O_RDWR | O_CLOEXEC)) < 0) {
@@ -249,6 +264,9 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		goto fail;
 	}
 
+	ret = dev_load_target(dev, o, err, errlen);
+	if (ret)
+		goto fail;
 	ret = set_params(dev, o->readonly);
 	if (ret) {
 		snprintf(err, errlen, "dev %u SET_PARAMS: %s", dev->info.dev_id, strerror(-ret));
@@ -305,7 +323,9 @@ int bublk_dev_recover(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u
 			 ret == -EBUSY ? " (is its daemon still running? see bublk list)" : "");
 		goto fail;
 	}
-	ret = dev_start_queues(dev, err, errlen);
+	ret = dev_load_target(dev, o, err, errlen);
+	if (!ret)
+		ret = dev_start_queues(dev, err, errlen);
 	if (ret)
 		goto fail;
 	ret = bublk_ctrl_cmd(&dev->ctrl, UBLK_CMD_END_USER_RECOVERY, dev_id, (__u16)-1,

@@ -38,6 +38,8 @@ struct bublk_dev_opts {
 	bool		legacy;			/* force pre-6.4 (non ioctl-encoded) opcodes */
 	bool		recovery;		/* UBLK_F_USER_RECOVERY(+REISSUE) */
 	enum bublk_data_mode data_mode;
+	const char	*config[16];		/* "key=value" for the target's bublk_config */
+	int		nr_config;
 };
 
 /* per-tag state */
@@ -102,6 +104,7 @@ struct bublk_dev {
 	struct bublk_queue	*queues;
 	int			nr_queues_started;
 	bool			readonly;
+	char			config[1024];	/* target options, "k=v;k=v" */
 	bool			added;
 	bool			started;
 };

@@ -69,7 +69,9 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 		for (const char *c = dev->backends[i].path; *c; c++)
 			fprintf(f, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
 	}
-	fprintf(f, "\", \"readonly\": %s, \"recovery\": %s}\n", dev->readonly ? "true" : "false",
+	fprintf(f, "\", \"config\": ");
+	json_str(f, dev->config);
+	fprintf(f, ", \"readonly\": %s, \"recovery\": %s}\n", dev->readonly ? "true" : "false",
 		(dev->info.flags & UBLK_F_USER_RECOVERY) ? "true" : "false");
 	if (fclose(f))
 		return -errno;
