@@ -13,6 +13,15 @@ CLANG		?= clang-19
 BPFTOOL		?= bpftool
 VERSION		:= 0.1.0
 
+# make V=1 shows every command
+ifeq ($(V),1)
+Q		:=
+msg		= @true
+else
+Q		:= @
+msg		= @printf '  %-7s %s\n' $(1) $(2)
+endif
+
 WARN		:= -Wall -Wextra -Werror
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 $(WARN) -Iinclude -Iruntime/lib -Iruntime/cli -Iloader -I$(O) \
@@ -37,40 +46,47 @@ all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(O)/bublk.pc
 
 $(O)/vmlinux.h:
 	@mkdir -p $(@D)
-	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+	$(call msg,BTF,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(O)/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(O)/libbublk.a: $(LIB_OBJS)
-	rm -f $@ && ar rcs $@ $^
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(O)/bublk: $(CLI_OBJS) $(O)/libbublk.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/bublk.pc: Makefile
 	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -lelf -lz -lpthread\nCflags: -I$${includedir}\n' \
+	$(call msg,GEN,$@)
+	$(Q)printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -lelf -lz -lpthread\nCflags: -I$${includedir}\n' \
 		'$(PREFIX)' '$(LIBDIR)' '$(PREFIX)' '$(VERSION)' > $@
 
 $(O)/selftests/%: selftests/host/%.c $(O)/libbublk.a $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(O)/libbublk.a $(LDLIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(O)/libbublk.a $(LDLIBS)
 
 deps:
 	@bash selftests/install-deps.sh
 
 test: deps
-	$(MAKE) all $(TEST_PROGS)
+	@$(MAKE) --no-print-directory all $(TEST_PROGS)
 	@bash selftests/run.sh
 
 demo: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	@bash selftests/demo.sh
 
 install: all

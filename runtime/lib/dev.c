@@ -175,7 +175,7 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 	}
 	dev->size = di.size & ~511ULL;
 	if (!dev->size) {
-		snprintf(err, errlen, "device size is 0: give --size (target %s does not choose one)",
+		snprintf(err, errlen, "device size is 0: give --size (target %s chose none; are the backing files empty?)",
 			 dev->target.name);
 		return -EINVAL;
 	}

@@ -13,7 +13,7 @@ expect_fail() {	# expected-message-part, args...
 }
 
 expect_fail "No such file" -t loop -f "$TMP/missing.img"
-expect_fail "give the size with --size" -t null
+expect_fail "give --size" -t null
 expect_fail "no such target object" -t nosuchtarget --size 1M
 echo garbage > "$TMP/bad.bpf.o"
 expect_fail "not a loadable BPF object" -t "$TMP/bad.bpf.o" --size 1M
