@@ -40,7 +40,8 @@ CLI_SRCS	:= $(wildcard runtime/cli/*.c)
 CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
-TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets
+TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets \
+		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
 
 all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(O)/bublk.pc
 
@@ -50,6 +51,11 @@ $(O)/vmlinux.h:
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
