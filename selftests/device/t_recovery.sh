@@ -11,7 +11,7 @@ grep -q "\"recovery\": true" /run/bublk/$id.json || die "not a recovery device: 
 pid=$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' /run/bublk/$id.json)
 
 fio --name=crash --filename="$dev" --rw=randwrite --bsrange=4k-128k --iodepth=16 --direct=1 \
-	--ioengine=io_uring --size=128M --io_size=160M --verify=crc32c --do_verify=1 \
+	--ioengine=io_uring --size=128M --io_size=160M --verify=crc32c --verify_state_save=0 --do_verify=1 \
 	--verify_fatal=1 --output="$TMP/fio.out" &
 fio_pid=$!
 sleep 2

@@ -14,7 +14,7 @@ id=$(add_dev -t stripe -f "$files" --chunk 64K -q 2 -d 32)
 dev=/dev/ublkb$id
 [ "$(blockdev --getsize64 "$dev")" = $((N * 16 << 20)) ] || die "size $(blockdev --getsize64 "$dev"), expected $((N * 16)) MiB"
 must fio --name=stripe --filename="$dev" --rw=randwrite --bsrange=4k-512k --iodepth=16 --direct=1 \
-	--ioengine=io_uring --size=64M --io_size=32M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+	--ioengine=io_uring --size=64M --io_size=32M --verify=crc32c --verify_state_save=0 --do_verify=1 --verify_fatal=1 \
 	--output="$TMP/fio.out"
 grep -q "err= 0" "$TMP/fio.out" || { cat "$TMP/fio.out"; die "fio errors"; }
 
