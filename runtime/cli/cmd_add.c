@@ -66,17 +66,23 @@ static int split_files(struct bublk_dev_opts *o, char *list)
 	return 0;
 }
 
+/* the signals that stop a daemon */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+}
+
 /* serve until a stop signal; the signals are blocked in every thread */
 static int serve(struct bublk_dev *dev)
 {
 	sigset_t set;
 	int sig = 0;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
+	stop_signals(&set);
 	sigwait(&set, &sig);
 	bublk_log("dev %u: %s: stopping", dev->info.dev_id, strsignal(sig));
 	bublk_dev_destroy(dev);
@@ -88,11 +94,7 @@ static void block_stop_signals(void)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
+	stop_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 

@@ -4,7 +4,6 @@
  * deletes the device cleanly); if the daemon is gone, stop and delete the
  * device here.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -159,18 +158,10 @@ int cmd_del(int argc, char **argv)
 	if (!all)
 		return del_one(id, force) ? 1 : 0;
 
-	DIR *d = opendir(BUBLK_RUN_DIR);
-	struct dirent *e;
+	unsigned int ids[1024];
+	int n = bublk_state_ids(ids, 1024);
 
-	if (!d)
-		return 0;	/* nothing was ever created */
-	while ((e = readdir(d))) {
-		unsigned int n;
-		char tail[8];
-
-		if (sscanf(e->d_name, "%u.%7s", &n, tail) == 2 && !strcmp(tail, "json"))
-			failed |= del_one(n, force) != 0;
-	}
-	closedir(d);
+	for (int i = 0; i < n; i++)
+		failed |= del_one(ids[i], force) != 0;
 	return failed;
 }

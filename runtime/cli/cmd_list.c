@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 /* bublk list: the devices bublk serves, from their state files. */
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,33 +7,6 @@
 
 #include "cli.h"
 #include "state.h"
-
-static int cmp_uint(const void *a, const void *b)
-{
-	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int collect_ids(unsigned int *ids, int max)
-{
-	DIR *d = opendir(BUBLK_RUN_DIR);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) && n < max) {
-		unsigned int id;
-		char tail[8];
-
-		if (sscanf(e->d_name, "%u.%7s", &id, tail) == 2 && !strcmp(tail, "json"))
-			ids[n++] = id;
-	}
-	closedir(d);
-	qsort(ids, n, sizeof(ids[0]), cmp_uint);
-	return n;
-}
 
 static void print_json(const char *state, bool alive, bool first)
 {
@@ -95,7 +67,7 @@ int cmd_list(int argc, char **argv)
 			return 2;
 		}
 	}
-	n = collect_ids(ids, 1024);
+	n = bublk_state_ids(ids, 1024);
 	if (json)
 		printf("[\n");
 	else

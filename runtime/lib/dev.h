@@ -84,7 +84,6 @@ struct bublk_queue {
 	__u16			*tags;
 	int			nr_ready;
 	int			stop_fd;	/* eventfd: the device is stopping */
-	int			cmds_inflight;	/* FETCH/COMMIT commands owned by the kernel */
 	bool			stopping;
 	int			start_err;
 	sem_t			started;

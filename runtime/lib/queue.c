@@ -81,7 +81,6 @@ static int queue_ublk_cmd(struct bublk_queue *q, int tag, bool commit, int resul
 	cmd->tag = tag;
 	cmd->result = result;
 	cmd->addr = q->user_copy ? 0 : (__u64)(uintptr_t)q->ios[tag].buf;
-	q->cmds_inflight++;
 	return 0;
 }
 
@@ -350,7 +349,6 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 
 	switch (ud_kind(ud)) {
 	case UD_UBLK:
-		q->cmds_inflight--;
 		if (cqe->res == UBLK_IO_RES_OK) {
 			if (tag < q->depth)
 				q->tags[q->nr_ready++] = tag;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,33 @@ void bublk_state_remove(unsigned int dev_id)
 
 	bublk_state_path(path, sizeof(path), dev_id, "json");
 	unlink(path);
+}
+
+static int cmp_uint(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int bublk_state_ids(unsigned int *ids, int max)
+{
+	DIR *d = opendir(BUBLK_RUN_DIR);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;	/* nothing was ever created */
+	while ((e = readdir(d)) && n < max) {
+		unsigned int id;
+		char tail[8];
+
+		if (sscanf(e->d_name, "%u.%7s", &id, tail) == 2 && !strcmp(tail, "json"))
+			ids[n++] = id;
+	}
+	closedir(d);
+	qsort(ids, n, sizeof(ids[0]), cmp_uint);
+	return n;
 }
 
 char *bublk_state_read(unsigned int dev_id)

@@ -10,11 +10,14 @@
 
 struct bublk_dev;
 
-/* path of device id's state file (or its log when log is true) */
+/* path of device id's file with extension ext ("json" state, "log") */
 void bublk_state_path(char *out, size_t len, unsigned int dev_id, const char *ext);
 
 int bublk_state_write(const struct bublk_dev *dev, int pid);
 void bublk_state_remove(unsigned int dev_id);
+
+/* ids of the devices with a state file, ascending; at most max */
+int bublk_state_ids(unsigned int *ids, int max);
 
 /* the whole file, NUL-terminated, malloc'ed; NULL if absent */
 char *bublk_state_read(unsigned int dev_id);
