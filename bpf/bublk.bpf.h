@@ -92,14 +92,23 @@ static __always_inline cfg_type *bublk_config_get(void)				\
 /* where a map function writes its answer for one request */
 struct bublk_emit {
 	__u64	segs;		/* arena address of this request's descriptors */
+	__u64	scratch;	/* arena address of this tag's scratch bytes */
 	__u32	max;		/* room, in descriptors */
 	__u32	n;		/* written so far */
 	__s32	result;		/* for bublk_complete() */
+	__u32	scratch_size;
+	__u32	nr_prev;	/* bublk_done: segments of the round that just ended */
+	__u8	notify;		/* bublk_notify(): run bublk_done at the end */
 };
 
-/* append one descriptor; -E2BIG when the request's room is full */
-static __always_inline int bublk_emit(struct bublk_emit *e, __u8 op, __u16 backend,
-				      __u64 backend_off, __u64 data_off, __u32 len)
+/*
+ * Append one descriptor; -E2BIG when the request's room is full.
+ * stage: 0 first, then 1, ... (non-decreasing within a request);
+ * flags: BUBLK_SEG_F_ARENA when data_off is into bublk_scratch().
+ */
+static __always_inline int bublk_emit_seg(struct bublk_emit *e, __u8 stage, __u8 op,
+					  __u16 backend, __u64 backend_off, __u64 data_off,
+					  __u32 len, __u32 flags)
 {
 	/*
 	 * volatile: clang-19 may merge adjacent stores into a memset whose
@@ -112,44 +121,94 @@ static __always_inline int bublk_emit(struct bublk_emit *e, __u8 op, __u16 backe
 		return -E2BIG;
 	s = (volatile struct bublk_seg __arena *)(e->segs + (__u64)e->n * sizeof(struct bublk_seg));
 	s->op = op;
-	s->stage = 0;
+	s->stage = stage;
 	s->backend = backend;
 	s->len = len;
 	s->backend_off = backend_off;
 	s->data_off = data_off;
-	s->reserved = 0;
+	s->flags = flags;
+	s->result = 0;
 	e->n++;
 	return 0;
 }
 
-/* finish the request without segments: err 0 = success, or -errno */
+/* the common case: stage 0, data from/to the request */
+static __always_inline int bublk_emit(struct bublk_emit *e, __u8 op, __u16 backend,
+				      __u64 backend_off, __u64 data_off, __u32 len)
+{
+	return bublk_emit_seg(e, 0, op, backend, backend_off, data_off, len, 0);
+}
+
+/* zero len bytes of a READ's data at data_off (no backend I/O) */
+static __always_inline int bublk_zero_fill(struct bublk_emit *e, __u8 stage, __u64 data_off,
+					   __u32 len)
+{
+	return bublk_emit_seg(e, stage, BUBLK_SEG_ZERO_FILL, 0, 0, data_off, len, 0);
+}
+
+/*
+ * This tag's scratch: BUBLK_SCRATCH_SIZE arena bytes the target owns while
+ * the request is in flight (metadata to write, or a place to read into).
+ * Write through volatile pointers (see bublk_emit_seg).
+ */
+static __always_inline volatile __u8 __arena *bublk_scratch(struct bublk_emit *e)
+{
+	return (volatile __u8 __arena *)e->scratch;
+}
+
+/* ask for bublk_done when this request's segments have finished */
+static __always_inline void bublk_notify(struct bublk_emit *e)
+{
+	e->notify = 1;
+}
+
+/* finish the request without (more) segments: err 0 = success, or -errno */
 static __always_inline int bublk_complete(struct bublk_emit *e, int err)
 {
 	e->result = err;
 	return BUBLK_ACT_COMPLETE;
 }
 
+/*
+ * bublk_done: segment i of the round that just ended, with its result
+ * (0, -errno or BUBLK_SEG_NOT_RUN). Read what you need before emitting:
+ * follow-up segments are written over the same slots.
+ */
+static __always_inline int bublk_prev_seg(struct bublk_emit *e, __u32 i, struct bublk_seg *out)
+{
+	volatile struct bublk_seg __arena *s;
+
+	if (i >= e->nr_prev || i >= BUBLK_MAX_SEGS)
+		return -E2BIG;
+	s = (volatile struct bublk_seg __arena *)(e->segs + (__u64)i * sizeof(struct bublk_seg));
+	out->op = s->op;
+	out->stage = s->stage;
+	out->backend = s->backend;
+	out->len = s->len;
+	out->backend_off = s->backend_off;
+	out->data_off = s->data_off;
+	out->flags = s->flags;
+	out->result = s->result;
+	return 0;
+}
+
 struct __bublk_loop {
 	__u64	reqs;
 	__u64	segs;
 	__u64	tags;
+	__u64	scratch;
 	__u32	max_segs;
 	__u32	depth;
 	__u32	answered;
+	__u32	scratch_size;
 };
 
 /*
- * BUBLK_TARGET(name, map_fn): the ABI stamp the loader checks, the target's
- * name, and the batch dispatcher. bpf_loop() keeps the per-request body
- * verified once, whatever the batch size, on every kernel we support.
+ * One request of a batch: read its slot, run fn, write the answer back.
+ * Shared by bublk_dispatch (round 0) and bublk_done (later rounds).
  */
-#define BUBLK_TARGET(tname, map_fn)						\
-const volatile __u32 bublk_abi_version = BUBLK_ABI_VERSION;			\
-const volatile char bublk_target_name[32] = tname;				\
-										\
-static long __bublk_dispatch_one(__u64 i, void *data)				\
-{										\
-	struct __bublk_loop *l = data;						\
+#define __BUBLK_RUN_ONE(fn, i, l)						\
+({										\
 	volatile struct bublk_req __arena *ar;					\
 	struct bublk_emit e;							\
 	struct bublk_req rq;							\
@@ -157,35 +216,44 @@ static long __bublk_dispatch_one(__u64 i, void *data)				\
 	__u32 tag;								\
 	int act;								\
 										\
-	tagp = (__u16 __arena *)(l->tags + i * sizeof(__u16));			\
+	tagp = (__u16 __arena *)((l)->tags + (i) * sizeof(__u16));		\
 	tag = *tagp;								\
-	if (tag >= l->depth)							\
-		return 0;							\
-	ar = (volatile struct bublk_req __arena *)(l->reqs + tag * sizeof(struct bublk_req)); \
-	rq.tag = ar->tag;							\
-	rq.q_id = ar->q_id;							\
-	rq.op = ar->op;								\
-	rq.buf_kind = ar->buf_kind;						\
-	rq.flags = ar->flags;							\
-	rq.len = ar->len;							\
-	rq.offset = ar->offset;							\
-	rq.result = 0;								\
-	rq.nr_segs = 0;								\
-	rq.action = 0;								\
-	e.segs = l->segs + (__u64)tag * l->max_segs * sizeof(struct bublk_seg);	\
-	e.max = l->max_segs;							\
-	e.n = 0;								\
-	e.result = 0;								\
-	act = map_fn(&rq, &e);							\
-	ar->action = act;							\
-	ar->nr_segs = e.n;							\
-	ar->result = e.result;							\
-	l->answered++;								\
-	return 0;								\
-}										\
-										\
+	if (tag < (l)->depth) {							\
+		ar = (volatile struct bublk_req __arena *)((l)->reqs +		\
+			tag * sizeof(struct bublk_req));			\
+		rq.tag = ar->tag;						\
+		rq.q_id = ar->q_id;						\
+		rq.op = ar->op;							\
+		rq.buf_kind = ar->buf_kind;					\
+		rq.round = ar->round;						\
+		rq.flags = ar->flags;						\
+		rq.len = ar->len;						\
+		rq.offset = ar->offset;						\
+		rq.result = ar->result;						\
+		rq.nr_segs = ar->nr_segs;					\
+		rq.action = 0;							\
+		rq.notify = 0;							\
+		e.segs = (l)->segs + (__u64)tag * (l)->max_segs * sizeof(struct bublk_seg); \
+		e.scratch = (l)->scratch + (__u64)tag * (l)->scratch_size;	\
+		e.scratch_size = (l)->scratch_size;				\
+		e.max = (l)->max_segs;						\
+		e.n = 0;							\
+		e.result = 0;							\
+		e.nr_prev = rq.nr_segs;						\
+		e.notify = 0;							\
+		act = fn(&rq, &e);						\
+		ar->action = act;						\
+		ar->nr_segs = e.n;						\
+		ar->result = e.result;						\
+		ar->notify = e.notify;						\
+		(l)->answered++;						\
+	}									\
+	0;									\
+})
+
+#define __BUBLK_BATCH_PROG(prog, cb)						\
 SEC("syscall")									\
-int bublk_dispatch(struct bublk_batch *ctx)					\
+int prog(struct bublk_batch *ctx)						\
 {										\
 	struct __bublk_loop l;							\
 	__u32 nr = ctx->nr;							\
@@ -196,13 +264,50 @@ int bublk_dispatch(struct bublk_batch *ctx)					\
 	l.reqs = ctx->reqs;							\
 	l.segs = ctx->segs;							\
 	l.tags = ctx->tags;							\
+	l.scratch = ctx->scratch;						\
+	l.scratch_size = ctx->scratch_size;					\
 	l.max_segs = ctx->max_segs;						\
 	l.depth = ctx->depth;							\
 	l.answered = 0;								\
-	bpf_loop(nr, __bublk_dispatch_one, &l, 0);				\
+	bpf_loop(nr, cb, &l, 0);						\
 	ctx->answered = l.answered;						\
 	return 0;								\
+}
+
+/*
+ * BUBLK_TARGET(name, map_fn): the ABI stamp the loader checks, the target's
+ * name, and the batch dispatcher. bpf_loop() keeps the per-request body
+ * verified once, whatever the batch size, on every kernel we support.
+ * map_fn(const struct bublk_req *rq, struct bublk_emit *e) returns an
+ * enum bublk_action.
+ */
+#define BUBLK_TARGET(tname, map_fn)						\
+const volatile __u32 bublk_abi_version = BUBLK_ABI_VERSION;			\
+const volatile char bublk_target_name[32] = tname;				\
+										\
+static long __bublk_dispatch_one(__u64 i, void *data)				\
+{										\
+	struct __bublk_loop *l = data;						\
+										\
+	return __BUBLK_RUN_ONE(map_fn, i, l);					\
 }										\
+__BUBLK_BATCH_PROG(bublk_dispatch, __bublk_dispatch_one)			\
 char _license[] SEC("license") = "GPL"
+
+/*
+ * BUBLK_DONE(done_fn): the optional completion program. done_fn(rq, e)
+ * runs for requests that called bublk_notify() or had a segment fail;
+ * rq->result is the first failure (or 0), rq->round counts the rounds,
+ * bublk_prev_seg() reads each segment and its result. It returns
+ * bublk_complete(e, err) to finish, or BUBLK_ACT_EXEC with new segments.
+ */
+#define BUBLK_DONE(done_fn)							\
+static long __bublk_done_one(__u64 i, void *data)				\
+{										\
+	struct __bublk_loop *l = data;						\
+										\
+	return __BUBLK_RUN_ONE(done_fn, i, l);					\
+}										\
+__BUBLK_BATCH_PROG(bublk_done, __bublk_done_one)
 
 #endif /* BUBLK_BPF_H */

@@ -18,9 +18,6 @@
 
 #include "loader.h"
 
-#ifndef BPF_MAP_TYPE_ARENA
-#define BPF_MAP_TYPE_ARENA 33	/* Debian's UAPI headers predate arenas */
-#endif
 
 static void set_err(char *err, size_t len, const char *fmt, ...)
 {
@@ -86,6 +83,7 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 
 	memset(t, 0, sizeof(*t));
 	t->dispatch_fd = -1;
+	t->done_fd = -1;
 	libbpf_set_print(libbpf_print);
 	snprintf(t->path, sizeof(t->path), "%s", path);
 	t->obj = bpf_object__open_file(path, NULL);
@@ -117,6 +115,7 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 	t->dev_map = bpf_object__find_map_by_name(t->obj, "bublk_dev");
 	t->dispatch = bpf_object__find_program_by_name(t->obj, "bublk_dispatch");
 	t->init = bpf_object__find_program_by_name(t->obj, "bublk_init");
+	t->done = bpf_object__find_program_by_name(t->obj, "bublk_done");
 	if (!t->arena_map || bpf_map__type(t->arena_map) != (enum bpf_map_type)BPF_MAP_TYPE_ARENA) {
 		set_err(err, errlen, "%s: missing arena map \"bublk_arena\"", path);
 		ret = -EINVAL;
@@ -129,6 +128,14 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 	}
 	if (!t->dispatch || bpf_program__type(t->dispatch) != BPF_PROG_TYPE_SYSCALL) {
 		set_err(err, errlen, "%s: missing SEC(\"syscall\") program \"bublk_dispatch\"", path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	ret = bublk_pin_claim_state(t, err, errlen);
+	if (ret)
+		goto fail;
+	if (t->done && bpf_program__type(t->done) != BPF_PROG_TYPE_SYSCALL) {
+		set_err(err, errlen, "%s: program \"bublk_done\" must be SEC(\"syscall\")", path);
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -182,6 +189,7 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 	if (ret)
 		return ret;
 	t->dispatch_fd = bpf_program__fd(t->dispatch);
+	t->done_fd = t->done ? bpf_program__fd(t->done) : -1;
 	if (t->init) {
 		LIBBPF_OPTS(bpf_test_run_opts, opts);
 
@@ -201,7 +209,7 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 			return (int)opts.retval < 0 ? (int)opts.retval : -EINVAL;
 		}
 	}
-	return 0;
+	return bublk_pin_all(t, err, errlen);
 }
 
 int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev)
@@ -211,13 +219,24 @@ int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev)
 	return bpf_map_lookup_elem(bpf_map__fd(t->dev_map), &zero, dev) ? -errno : 0;
 }
 
-int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch)
+static int run_batch(int prog_fd, struct bublk_batch *batch)
 {
+	/* a syscall program's context is copied back into ctx_in */
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = batch, .ctx_size_in = sizeof(*batch));
 
-	if (bpf_prog_test_run_opts(t->dispatch_fd, &opts))
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		return -errno;
 	return (int)opts.retval;
+}
+
+int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch)
+{
+	return run_batch(t->dispatch_fd, batch);
+}
+
+int bublk_target_done(struct bublk_target *t, struct bublk_batch *batch)
+{
+	return t->done_fd >= 0 ? run_batch(t->done_fd, batch) : -ENOENT;
 }
 
 void bublk_target_close(struct bublk_target *t)
@@ -229,4 +248,5 @@ void bublk_target_close(struct bublk_target *t)
 	t->arena = NULL;
 	t->obj = NULL;
 	t->dispatch_fd = -1;
+	t->done_fd = -1;
 }

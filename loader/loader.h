@@ -7,6 +7,10 @@
 #include <limits.h>
 #include <bublk/abi.h>
 
+#ifndef BPF_MAP_TYPE_ARENA
+#define BPF_MAP_TYPE_ARENA 33	/* Debian's UAPI headers predate arenas */
+#endif
+
 struct bpf_object;
 struct bpf_map;
 struct bpf_program;
@@ -17,12 +21,21 @@ struct bublk_target {
 	struct bpf_map		*dev_map;
 	struct bpf_program	*dispatch;
 	struct bpf_program	*init;		/* optional "bublk_init" */
+	struct bpf_program	*done;		/* optional "bublk_done" */
 	int			dispatch_fd;
+	int			done_fd;	/* -1: no completion program */
 	void			*arena;		/* == BUBLK_ARENA_ADDR once loaded */
 	size_t			arena_bytes;
 	char			name[32];
 	char			path[PATH_MAX];
+	char			pin_dir[256];	/* "" until bublk_pin_prepare() */
+	/* maps declared LIBBPF_PIN_BY_NAME: state kept across daemons */
+	struct bpf_map		*state_maps[BUBLK_MAX_BACKENDS];
+	int			nr_state_maps;
 };
+
+#define BUBLK_PIN_ROOT_FS	"/sys/fs/bpf"
+#define BUBLK_PIN_ROOT		BUBLK_PIN_ROOT_FS "/bublk"
 
 /*
  * Find a target object: a path (contains '/' or ends in ".o") is used as
@@ -52,6 +65,20 @@ int bublk_target_configure(struct bublk_target *t, const char *const *config, in
 
 /* one BPF_PROG_RUN of bublk_dispatch over a batch; 0 or -errno */
 int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch);
+
+/* one BPF_PROG_RUN of bublk_done; -ENOENT when the target has none */
+int bublk_target_done(struct bublk_target *t, struct bublk_batch *batch);
+
+/* pin.c: /sys/fs/bpf/bublk/<dev_id>/{programs, maps} */
+void bublk_pin_dir(__u32 dev_id, char *out, size_t outlen);
+/* at open: keep libbpf from pinning state maps anywhere on its own */
+int bublk_pin_claim_state(struct bublk_target *t, char *err, size_t errlen);
+/* before load: choose the directory; state maps (LIBBPF_PIN_BY_NAME) reuse pins there */
+int bublk_pin_prepare(struct bublk_target *t, __u32 dev_id, char *err, size_t errlen);
+/* after load: pin every program and inspectable map */
+int bublk_pin_all(struct bublk_target *t, char *err, size_t errlen);
+/* the device is gone: remove its directory */
+int bublk_pin_remove(__u32 dev_id);
 
 void bublk_target_close(struct bublk_target *t);
 

@@ -10,8 +10,16 @@
  * writes up to max_segs struct bublk_seg descriptors for it. The runtime
  * validates every descriptor before it touches any memory or file.
  *
+ * A target may also define a "bublk_done" program: the runtime runs it (in
+ * batches, same context) for requests that asked for it (notify) or had a
+ * segment fail. It sees every segment's result and either finishes the
+ * request or emits follow-up segments (another round).
+ *
  * Everything here is fixed-size and naturally aligned; any layout change
  * bumps BUBLK_ABI_VERSION and the loader refuses objects built for another.
+ *
+ * v2: segment stages, arena-sourced segments, ZERO_FILL, segment results,
+ *     the bublk_done completion program, per-tag scratch, device attrs.
  */
 #ifndef BUBLK_ABI_H
 #define BUBLK_ABI_H
@@ -20,7 +28,7 @@
 #include <linux/types.h>
 #endif
 
-#define BUBLK_ABI_VERSION	1
+#define BUBLK_ABI_VERSION	2
 
 /* user (and BPF) address of the arena: same number on both sides */
 #define BUBLK_ARENA_ADDR	(1ULL << 44)
@@ -29,6 +37,9 @@
 #define BUBLK_MAX_BACKENDS	16
 #define BUBLK_MAX_SEGS		32	/* descriptors per request */
 #define BUBLK_MAX_BATCH		1024	/* requests per dispatch call */
+#define BUBLK_SCRATCH_SIZE	4096	/* arena bytes per tag the target may use */
+#define BUBLK_MAX_ROUNDS	8	/* bublk_done follow-up rounds per request */
+#define BUBLK_MAX_DELAY_US	10000000 /* longest BUBLK_SEG_DELAY: 10 s */
 
 /* struct bublk_req.op: the block operation (same numbers as ublk's) */
 enum bublk_op {
@@ -65,15 +76,16 @@ struct bublk_req {
 	__u16	q_id;
 	__u8	op;		/* enum bublk_op */
 	__u8	buf_kind;	/* enum bublk_buf_kind */
-	__u16	reserved0;
+	__u16	round;		/* 0 at dispatch; bublk_done round number after */
 	__u32	flags;		/* BUBLK_REQ_F_* */
 	__u32	len;		/* bytes of data (or of the range for DISCARD etc.) */
 	__u64	offset;		/* device byte offset (start_sector << 9) */
 	/* output, written by the target */
-	__s32	result;		/* BUBLK_ACT_COMPLETE: 0 or -errno */
+	__s32	result;		/* out: BUBLK_ACT_COMPLETE: 0 or -errno;
+				 * in (bublk_done): first failed segment's -errno, or 0 */
 	__u16	nr_segs;	/* BUBLK_ACT_EXEC: descriptors written */
 	__u8	action;		/* enum bublk_action */
-	__u8	reserved1;
+	__u8	notify;		/* 1: run bublk_done when the segments finish */
 };
 
 /* struct bublk_seg.op */
@@ -83,19 +95,36 @@ enum bublk_seg_op {
 	BUBLK_SEG_FLUSH,	/* make the backend's written data durable */
 	BUBLK_SEG_DISCARD,	/* deallocate a backend range (punch a hole) */
 	BUBLK_SEG_WRITE_ZEROES,	/* zero a backend range */
+	BUBLK_SEG_ZERO_FILL,	/* zero data_off..+len of a READ's data; no backend I/O */
+	BUBLK_SEG_DELAY,	/* wait len microseconds (fault injection); one per request */
 	BUBLK_SEG_OP_MAX,
 };
 
-/* one iov-like descriptor: "do op on backend at backend_off, len bytes,
- * with the request's data at data_off" */
+/* struct bublk_seg.flags */
+#define BUBLK_SEG_F_ARENA	(1U << 0)	/* data_off is into the tag's arena scratch,
+						 * not the request's data (metadata) */
+
+/* struct bublk_seg.result when a segment never ran (an earlier stage failed) */
+#define BUBLK_SEG_NOT_RUN	(-125)		/* -ECANCELED */
+
+/*
+ * One iov-like descriptor: "do op on backend at backend_off, len bytes,
+ * with the request's data (or the tag's scratch) at data_off".
+ *
+ * Stages: a request's segments are listed in non-decreasing stage order;
+ * every segment of stage k is issued together, and stage k+1 starts only
+ * when all of stage k succeeded (write data, then the metadata naming it).
+ */
 struct bublk_seg {
 	__u8	op;		/* enum bublk_seg_op */
-	__u8	stage;		/* reserved: must be 0 in ABI v1 */
+	__u8	stage;
 	__u16	backend;	/* index into the device's backend table */
 	__u32	len;
 	__u64	backend_off;
-	__u64	data_off;	/* offset into the request's data (READ/WRITE) */
-	__u64	reserved;	/* must be 0 in ABI v1 */
+	__u64	data_off;	/* offset into the request's data or scratch */
+	__u32	flags;		/* BUBLK_SEG_F_* */
+	__s32	result;		/* written by the runtime before bublk_done:
+				 * 0, -errno, or BUBLK_SEG_NOT_RUN; 0 from targets */
 };
 
 /*
@@ -107,16 +136,21 @@ struct bublk_batch {
 	__u64	reqs;		/* arena address of struct bublk_req[depth] */
 	__u64	segs;		/* arena address of struct bublk_seg[depth][max_segs] */
 	__u64	tags;		/* arena address of __u16[nr]: the tags to map */
+	__u64	scratch;	/* arena address of u8[depth][scratch_size] */
 	__u32	nr;
 	__u32	max_segs;
 	__u16	q_id;
 	__u16	depth;
 	__u32	answered;	/* out: requests the dispatcher answered */
+	__u32	scratch_size;
+	__u32	reserved;
 };
 
 /*
  * Device description every target can read ("bublk_dev" map, key 0).
- * size 0 at bublk_init: the target chooses it (writes it here).
+ * bublk_init may change size (0: the target chooses it), block_size
+ * (512 or 4096) and attrs; the runtime reads them back before it creates
+ * the device.
  */
 struct bublk_dev_info {
 	__u64	size;			/* device bytes */
@@ -126,7 +160,15 @@ struct bublk_dev_info {
 	__u32	block_size;		/* logical block size */
 	__u32	nr_backends;
 	__u32	max_io_bytes;		/* largest request the device takes */
+	__u32	attrs;			/* BUBLK_DEV_* (bublk_init may set them) */
+	__u32	scratch_size;		/* arena scratch bytes per tag */
 	__u64	backend_size[BUBLK_MAX_BACKENDS];
 };
+
+/* struct bublk_dev_info.attrs: what the device tells the block layer */
+#define BUBLK_DEV_ROTATIONAL	(1U << 0)	/* seeks are expensive */
+#define BUBLK_DEV_NO_DISCARD	(1U << 1)	/* the target cannot discard */
+#define BUBLK_DEV_NO_WRITE_ZEROES (1U << 2)	/* ... nor write zeroes */
+#define BUBLK_DEV_READONLY	(1U << 3)	/* writes are refused */
 
 #endif /* BUBLK_ABI_H */

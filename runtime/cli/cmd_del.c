@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "ctrl.h"
+#include "loader.h"
 #include "state.h"
 
 static void del_usage(FILE *f)
@@ -63,6 +64,7 @@ static int del_orphan(unsigned int id)
 		return ret;
 	}
 	bublk_state_remove(id);
+	bublk_pin_remove(id);
 	return 0;
 }
 

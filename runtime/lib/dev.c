@@ -16,12 +16,13 @@ static size_t page_align(size_t n)
 	return (n + BUBLK_PAGE_SIZE - 1) & ~((size_t)BUBLK_PAGE_SIZE - 1);
 }
 
-/* arena bytes one queue needs: request slots, tag list, descriptors */
+/* arena bytes one queue needs: request slots, tag lists, descriptors, scratch */
 static size_t queue_arena_bytes(int depth, __u32 max_segs)
 {
 	return page_align(depth * sizeof(struct bublk_req)) +
-	       page_align(depth * sizeof(__u16)) +
-	       page_align((size_t)depth * max_segs * sizeof(struct bublk_seg));
+	       2 * page_align(depth * sizeof(__u16)) +
+	       page_align((size_t)depth * max_segs * sizeof(struct bublk_seg)) +
+	       (size_t)depth * BUBLK_SCRATCH_SIZE;
 }
 
 static void queue_place_arena(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
@@ -33,7 +34,11 @@ static void queue_place_arena(struct bublk_dev *dev, struct bublk_queue *q, int 
 	p += page_align(depth * sizeof(struct bublk_req));
 	q->tags = (__u16 *)p;
 	p += page_align(depth * sizeof(__u16));
+	q->done_tags = (__u16 *)p;
+	p += page_align(depth * sizeof(__u16));
 	q->segs = (struct bublk_seg *)p;
+	p += page_align((size_t)depth * dev->max_segs * sizeof(struct bublk_seg));
+	q->scratch = (__u8 *)p;
 }
 
 static int wait_for_node(const char *path)
@@ -52,22 +57,36 @@ static int wait_for_node(const char *path)
 static int set_params(struct bublk_dev *dev, bool readonly)
 {
 	struct ublk_params p;
+	unsigned int lbs_shift = dev->block_size == 4096 ? 12 : 9;
 
 	memset(&p, 0, sizeof(p));
-	p.types = UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD;
+	p.types = UBLK_PARAM_TYPE_BASIC;
 	/* only the types we set: older kernels know fewer */
 	p.len = offsetof(struct ublk_params, devt);
-	p.basic.attrs = UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA | (readonly ? UBLK_ATTR_READ_ONLY : 0);
-	p.basic.logical_bs_shift = 9;
+	/* the backends are page-cached files: a volatile cache that FLUSH and FUA reach */
+	p.basic.attrs = UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA |
+			(readonly ? UBLK_ATTR_READ_ONLY : 0) |
+			(dev->attrs & BUBLK_DEV_ROTATIONAL ? UBLK_ATTR_ROTATIONAL : 0);
+	p.basic.logical_bs_shift = lbs_shift;
 	p.basic.physical_bs_shift = 12;
 	p.basic.io_opt_shift = 12;
-	p.basic.io_min_shift = 9;
+	p.basic.io_min_shift = lbs_shift;
 	p.basic.max_sectors = dev->info.max_io_buf_bytes >> 9;
 	p.basic.dev_sectors = dev->size >> 9;
+	if (readonly || (dev->attrs & BUBLK_DEV_NO_DISCARD && dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))
+		return bublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
+	/*
+	 * Hole punching works in whole pages of the backing file. A discard is
+	 * capped like any request, so a target's split of it fits in
+	 * BUBLK_MAX_SEGS just as a read or write of max_io_bytes does.
+	 */
+	p.types |= UBLK_PARAM_TYPE_DISCARD;
 	p.discard.discard_granularity = BUBLK_PAGE_SIZE;
-	p.discard.max_discard_sectors = UINT32_MAX >> 9;
-	p.discard.max_write_zeroes_sectors = UINT32_MAX >> 9;
 	p.discard.max_discard_segments = 1;
+	if (!(dev->attrs & BUBLK_DEV_NO_DISCARD))
+		p.discard.max_discard_sectors = dev->info.max_io_buf_bytes >> 9;
+	if (!(dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))
+		p.discard.max_write_zeroes_sectors = dev->info.max_io_buf_bytes >> 9;
 	return bublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
 }
 
@@ -125,6 +144,8 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	}
 	dev->readonly = o->readonly;
 	dev->size = o->size;	/* 0: the target's bublk_init chooses */
+	dev->block_size = o->block_size ? o->block_size : 512;
+	dev->attrs = o->rotational ? BUBLK_DEV_ROTATIONAL : 0;
 	for (int i = 0; i < o->nr_config; i++) {
 		size_t n = strlen(dev->config);
 
@@ -157,11 +178,16 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 	di.dev_id = dev->info.dev_id;
 	di.nr_queues = dev->info.nr_hw_queues;
 	di.depth = dev->info.queue_depth;
-	di.block_size = 512;
+	di.block_size = dev->block_size;
 	di.nr_backends = dev->nr_backends;
 	di.max_io_bytes = dev->info.max_io_buf_bytes;
+	di.attrs = dev->attrs;
+	di.scratch_size = BUBLK_SCRATCH_SIZE;
 	for (int i = 0; i < dev->nr_backends; i++)
 		di.backend_size[i] = dev->backends[i].size;
+	ret = bublk_pin_prepare(&dev->target, dev->info.dev_id, err, errlen);
+	if (ret)
+		return ret;
 	ret = bublk_target_load(&dev->target,
 				dev->info.nr_hw_queues *
 				queue_arena_bytes(dev->info.queue_depth, dev->max_segs),
@@ -173,7 +199,16 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 		snprintf(err, errlen, "reading back map bublk_dev: %s", strerror(-ret));
 		return ret;
 	}
-	dev->size = di.size & ~511ULL;
+	if (di.block_size != 512 && di.block_size != 4096) {
+		snprintf(err, errlen, "target %s chose block size %u: only 512 and 4096 are supported",
+			 dev->target.name, di.block_size);
+		return -EINVAL;
+	}
+	dev->block_size = di.block_size;
+	dev->attrs = di.attrs;
+	if (di.attrs & BUBLK_DEV_READONLY)
+		dev->readonly = true;
+	dev->size = di.size & ~((__u64)dev->block_size - 1);
 	if (!dev->size) {
 		snprintf(err, errlen, "device size is 0: give --size (target %s chose none; are the backing files empty?)",
 			 dev->target.name);
@@ -267,7 +302,7 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	ret = dev_load_target(dev, o, err, errlen);
 	if (ret)
 		goto fail;
-	ret = set_params(dev, o->readonly);
+	ret = set_params(dev, dev->readonly);
 	if (ret) {
 		snprintf(err, errlen, "dev %u SET_PARAMS: %s", dev->info.dev_id, strerror(-ret));
 		goto fail;
@@ -371,6 +406,10 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 		if (ret)
 			bublk_log("dev %u DEL_DEV: %s", dev->info.dev_id, strerror(-ret));
 		dev->added = false;
+		/* the device is gone: so are its pins (a crash keeps them for recover) */
+		if (dev->target.pin_dir[0] && (ret = bublk_pin_remove(dev->info.dev_id)))
+			bublk_log("dev %u removing %s: %s", dev->info.dev_id, dev->target.pin_dir,
+				  strerror(-ret));
 	}
 	if (dev->ctrl.fd >= 0)
 		bublk_ctrl_close(&dev->ctrl);

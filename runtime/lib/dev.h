@@ -35,6 +35,8 @@ struct bublk_dev_opts {
 	int		depth;
 	__u32		max_io_bytes;
 	bool		readonly;
+	bool		rotational;
+	__u32		block_size;		/* logical block size: 0 (= 512) or 4096 */
 	bool		legacy;			/* force pre-6.4 (non ioctl-encoded) opcodes */
 	bool		recovery;		/* UBLK_F_USER_RECOVERY(+REISSUE) */
 	enum bublk_data_mode data_mode;
@@ -42,15 +44,21 @@ struct bublk_dev_opts {
 	int		nr_config;
 };
 
-/* per-tag state */
+/* per-tag state: the runtime's own record of the request, never the arena's */
 struct bublk_io {
 	void		*buf;		/* copy-mode data buffer */
-	__s32		result;		/* first segment error, or 0 */
-	__u16		pending;	/* backend operations in flight */
-	__u8		op;
-	__u8		nr_segs;	/* validated segments in io_segs */
+	__u64		offset;		/* device byte offset */
 	__u32		len;
 	__u32		flags;		/* BUBLK_REQ_F_* */
+	__s32		result;		/* first segment error, or 0 */
+	__u16		pending;	/* backend operations in flight */
+	__u16		round;		/* bublk_done rounds so far */
+	__u8		op;
+	__u8		nr_segs;	/* validated segments in io_segs */
+	__u8		next;		/* first segment not issued yet */
+	bool		notify;		/* the target wants bublk_done */
+	bool		have_data;	/* user copy: the WRITE's data is in buf */
+	struct __kernel_timespec delay;	/* a BUBLK_SEG_DELAY in flight */
 };
 
 /* counters a queue owns (no sharing between queues on the hot path) */
@@ -61,6 +69,7 @@ struct bublk_queue_stats {
 	__u64	segs;
 	__u64	fallbacks;
 	__u64	batches;
+	__u64	done_batches;
 	__u64	dispatch_errors;
 	__u64	rejects[BUBLK_REJ_NR];
 };
@@ -81,8 +90,11 @@ struct bublk_queue {
 	/* this queue's part of the arena */
 	struct bublk_req	*reqs;
 	struct bublk_seg	*segs;
-	__u16			*tags;
+	__u16			*tags;		/* newly fetched, for bublk_dispatch */
+	__u16			*done_tags;	/* finished, for bublk_done */
+	__u8			*scratch;	/* [depth][BUBLK_SCRATCH_SIZE] */
 	int			nr_ready;
+	int			nr_done;
 	int			stop_fd;	/* eventfd: the device is stopping */
 	bool			stopping;
 	int			start_err;
@@ -98,6 +110,8 @@ struct bublk_dev {
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
 	__u64			size;
+	__u32			block_size;	/* logical, as the target left it */
+	__u32			attrs;		/* BUBLK_DEV_* */
 	__u32			max_segs;
 	int			cdev_fd;
 	struct bublk_queue	*queues;

@@ -21,7 +21,7 @@
 #include "dev.h"
 #include "log.h"
 
-/* user_data: kind in bits 56-63, tag in 40-55, expected result in 0-31 */
+/* user_data: kind in bits 56-63, tag in 40-55, segment in 32-39, expected result in 0-31 */
 enum {
 	UD_UBLK = 1,		/* FETCH / COMMIT_AND_FETCH */
 	UD_BACKEND,		/* one segment on a backend */
@@ -34,8 +34,13 @@ static inline __u64 ud_make(unsigned int kind, unsigned int tag, __u32 expect)
 {
 	return ((__u64)kind << 56) | ((__u64)tag << 40) | expect;
 }
+static inline __u64 ud_make_seg(unsigned int tag, unsigned int seg, __u32 expect)
+{
+	return ud_make(UD_BACKEND, tag, expect) | ((__u64)seg << 32);
+}
 static inline unsigned int ud_kind(__u64 ud) { return ud >> 56; }
 static inline unsigned int ud_tag(__u64 ud) { return (ud >> 40) & 0xffff; }
+static inline unsigned int ud_seg(__u64 ud) { return (ud >> 32) & 0xff; }
 static inline __u32 ud_expect(__u64 ud) { return (__u32)ud; }
 
 static struct io_uring_sqe *get_sqe(struct bublk_queue *q)
@@ -145,14 +150,24 @@ static inline int backend_slot(unsigned int backend)
 	return 1 + backend;
 }
 
-static int queue_seg(struct bublk_queue *q, int tag, __u32 req_flags,
-		     const struct bublk_seg *s)
+static inline struct bublk_seg *io_segs(struct bublk_queue *q, int tag)
 {
-	struct io_uring_sqe *sqe = get_sqe(q);
-	char *data = (char *)q->ios[tag].buf + s->data_off;
+	return q->io_segs + (size_t)tag * q->dev->max_segs;
+}
+
+/* queue segment i of a request on its backend (validated before) */
+static int queue_seg(struct bublk_queue *q, int tag, int i)
+{
+	struct bublk_io *io = &q->ios[tag];
+	const struct bublk_seg *s = &io_segs(q, tag)[i];
+	char *data = s->flags & BUBLK_SEG_F_ARENA ?
+		     (char *)q->scratch + (size_t)tag * BUBLK_SCRATCH_SIZE + s->data_off :
+		     (char *)io->buf + s->data_off;
 	int fd = backend_slot(s->backend);
+	struct io_uring_sqe *sqe;
 	__u32 expect = 0;
 
+	sqe = get_sqe(q);
 	if (!sqe)
 		return -EBUSY;
 	switch (s->op) {
@@ -163,7 +178,7 @@ static int queue_seg(struct bublk_queue *q, int tag, __u32 req_flags,
 	case BUBLK_SEG_WRITE:
 		io_uring_prep_write(sqe, fd, data, s->len, s->backend_off);
 		/* FUA: this write is durable when it completes */
-		if (req_flags & BUBLK_REQ_F_FUA)
+		if (io->flags & BUBLK_REQ_F_FUA)
 			sqe->rw_flags = RWF_DSYNC;
 		expect = s->len;
 		break;
@@ -178,10 +193,18 @@ static int queue_seg(struct bublk_queue *q, int tag, __u32 req_flags,
 		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
 					s->backend_off, s->len);
 		break;
+	case BUBLK_SEG_DELAY:
+		/* execute() allows one per request: the timespec lives in io */
+		io->delay.tv_sec = s->len / 1000000;
+		io->delay.tv_nsec = (s->len % 1000000) * 1000LL;
+		io_uring_prep_timeout(sqe, &io->delay, 0, 0);
+		sqe->user_data = ud_make_seg(tag, i, 0);
+		io->pending++;
+		return 0;
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = ud_make(UD_BACKEND, tag, expect);
-	q->ios[tag].pending++;
+	sqe->user_data = ud_make_seg(tag, i, expect);
+	io->pending++;
 	q->stats.segs++;
 	return 0;
 }
@@ -206,41 +229,94 @@ static int fallback_segs(const struct bublk_req *rq, struct bublk_seg *s)
 
 static void reject(struct bublk_queue *q, int tag, enum bublk_reject why)
 {
-	const struct bublk_req *rq = &q->reqs[tag];
+	const struct bublk_io *io = &q->ios[tag];
 
 	if (!q->stats.rejects[why]++)
 		bublk_log("dev %u queue %d: target answer refused (%s) for op %u at %llu+%u; failing such requests with EIO",
-			  q->dev->info.dev_id, q->q_id, bublk_reject_name(why), rq->op,
-			  (unsigned long long)rq->offset, rq->len);
+			  q->dev->info.dev_id, q->q_id, bublk_reject_name(why), io->op,
+			  (unsigned long long)io->offset, io->len);
 	complete_io(q, tag, -EIO);
 }
 
-/* issue a request's validated segments */
-static void issue_segs(struct bublk_queue *q, int tag)
+/*
+ * Every segment of the request has finished (or a stage failed): hand it
+ * to the target's bublk_done when it asked for that or something failed,
+ * else complete it.
+ */
+static void segs_finished(struct bublk_queue *q, int tag)
 {
 	struct bublk_io *io = &q->ios[tag];
-	const struct bublk_seg *segs = q->io_segs + (size_t)tag * q->dev->max_segs;
+	struct bublk_seg *segs = io_segs(q, tag);
 
-	io->result = 0;
-	for (int i = 0; i < io->nr_segs; i++) {
-		if (queue_seg(q, tag, io->flags, &segs[i])) {
-			io->result = -EIO;
-			if (!io->pending)
-				commit_io(q, tag, -EIO);
+	for (int i = io->next; i < io->nr_segs; i++)
+		segs[i].result = BUBLK_SEG_NOT_RUN;
+	if (q->dev->target.done_fd >= 0 && (io->notify || io->result)) {
+		q->done_tags[q->nr_done++] = tag;
+		return;
+	}
+	complete_io(q, tag, io->result);
+}
+
+/*
+ * Issue the next stage: every segment with the stage number of the first
+ * one not yet issued. ZERO_FILL runs here and now; a stage made only of
+ * those is finished at once and the next one follows.
+ */
+static void issue_stage(struct bublk_queue *q, int tag)
+{
+	struct bublk_io *io = &q->ios[tag];
+	struct bublk_seg *segs = io_segs(q, tag);
+
+	while (!io->pending) {
+		int stage;
+
+		if (io->result || io->next >= io->nr_segs) {
+			segs_finished(q, tag);
 			return;
+		}
+		stage = segs[io->next].stage;
+		for (; io->next < io->nr_segs && segs[io->next].stage == stage; io->next++) {
+			struct bublk_seg *s = &segs[io->next];
+
+			if (s->op == BUBLK_SEG_ZERO_FILL) {
+				memset((char *)io->buf + s->data_off, 0, s->len);
+				s->result = 0;
+			} else if (queue_seg(q, tag, io->next)) {
+				s->result = -EIO;
+				if (!io->result)
+					io->result = -EIO;
+			}
 		}
 	}
 }
 
-/* act on what the target decided for one request */
+/*
+ * Act on what the target decided for one request (at dispatch, or after a
+ * bublk_done round). Only action, result, nr_segs, notify and the segments
+ * come from the arena; what the request is comes from our own copy, since
+ * the target could have scribbled over its input slot.
+ */
 static void execute(struct bublk_queue *q, int tag)
 {
 	struct bublk_dev *dev = q->dev;
-	struct bublk_req rq = q->reqs[tag];	/* one read of the arena */
-	struct bublk_seg local[BUBLK_MAX_SEGS];
+	struct bublk_io *io = &q->ios[tag];
+	const struct bublk_req *arq = &q->reqs[tag];
 	const struct bublk_seg *arena_segs = q->segs + (size_t)tag * dev->max_segs;
+	struct bublk_seg *segs = io_segs(q, tag);
+	struct bublk_req rq = {
+		.tag = tag,
+		.q_id = q->q_id,
+		.op = io->op,
+		.flags = io->flags,
+		.len = io->len,
+		.offset = io->offset,
+		.result = arq->result,
+		.nr_segs = arq->nr_segs,
+		.action = arq->action,
+		.notify = arq->notify,
+	};
 	enum bublk_reject why;
-	int n;
+	int n, delays = 0;
 
 	why = bublk_answer_check(&rq, dev->max_segs);
 	if (why) {
@@ -253,7 +329,7 @@ static void execute(struct bublk_queue *q, int tag)
 		return;
 	case BUBLK_ACT_FALLBACK:
 		q->stats.fallbacks++;
-		n = fallback_segs(&rq, local);
+		n = fallback_segs(&rq, segs);
 		if (n < 0) {
 			complete_io(q, tag, n);
 			return;
@@ -261,46 +337,55 @@ static void execute(struct bublk_queue *q, int tag)
 		break;
 	default:
 		n = rq.nr_segs;
-		memcpy(local, arena_segs, n * sizeof(local[0]));
+		memcpy(segs, arena_segs, n * sizeof(segs[0]));
 		break;
 	}
 	/* validate everything before issuing anything */
 	for (int i = 0; i < n; i++) {
-		why = bublk_seg_check(&rq, &local[i], dev->backends, dev->nr_backends);
+		why = bublk_seg_check(&rq, &segs[i], dev->backends, dev->nr_backends);
+		if (!why && i && segs[i].stage < segs[i - 1].stage)
+			why = BUBLK_REJ_STAGE_ORDER;
+		if (!why && segs[i].op == BUBLK_SEG_DELAY && delays++)
+			why = BUBLK_REJ_RESERVED;
 		if (why) {
 			reject(q, tag, why);
 			return;
 		}
+		segs[i].result = 0;
 	}
-	if (!n) {
-		complete_io(q, tag, 0);
-		return;
-	}
-	memcpy(q->io_segs + (size_t)tag * dev->max_segs, local, n * sizeof(local[0]));
-	q->ios[tag].nr_segs = n;
-	q->ios[tag].flags = rq.flags;
+	io->nr_segs = n;
+	io->next = 0;
+	io->result = 0;
+	io->notify = rq.notify;
 	/* user copy: a WRITE's data must be pulled from the kernel first */
-	if (q->user_copy && rq.op == BUBLK_OP_WRITE && rq.len) {
+	if (q->user_copy && io->op == BUBLK_OP_WRITE && io->len && !io->have_data) {
 		if (queue_user_copy(q, tag, false))
 			commit_io(q, tag, -EIO);
 		return;
 	}
-	issue_segs(q, tag);
+	issue_stage(q, tag);
+}
+
+static struct bublk_batch queue_batch(struct bublk_queue *q, __u16 *tags, int nr)
+{
+	return (struct bublk_batch) {
+		.reqs = (__u64)(uintptr_t)q->reqs,
+		.segs = (__u64)(uintptr_t)q->segs,
+		.tags = (__u64)(uintptr_t)tags,
+		.scratch = (__u64)(uintptr_t)q->scratch,
+		.nr = nr,
+		.max_segs = q->dev->max_segs,
+		.q_id = q->q_id,
+		.depth = q->depth,
+		.scratch_size = BUBLK_SCRATCH_SIZE,
+	};
 }
 
 /* describe newly fetched requests to the target, run it once, act */
 static void dispatch_batch(struct bublk_queue *q)
 {
 	struct bublk_dev *dev = q->dev;
-	struct bublk_batch batch = {
-		.reqs = (__u64)(uintptr_t)q->reqs,
-		.segs = (__u64)(uintptr_t)q->segs,
-		.tags = (__u64)(uintptr_t)q->tags,
-		.nr = q->nr_ready,
-		.max_segs = dev->max_segs,
-		.q_id = q->q_id,
-		.depth = q->depth,
-	};
+	struct bublk_batch batch = queue_batch(q, q->tags, q->nr_ready);
 	int ret;
 
 	if (!q->nr_ready)
@@ -322,9 +407,13 @@ static void dispatch_batch(struct bublk_queue *q)
 			       (q->user_copy ? BUBLK_BUF_USER_COPY : BUBLK_BUF_COPY) :
 			       BUBLK_BUF_NONE;
 		io->op = rq->op;
+		io->flags = rq->flags;
 		io->len = rq->len;
+		io->offset = rq->offset;
 		io->pending = 0;
 		io->result = 0;
+		io->round = 0;
+		io->have_data = false;
 	}
 	q->stats.batches++;
 	ret = bublk_target_dispatch(&dev->target, &batch);
@@ -339,6 +428,65 @@ static void dispatch_batch(struct bublk_queue *q)
 			execute(q, q->tags[i]);
 	}
 	q->nr_ready = 0;
+}
+
+/*
+ * Run bublk_done over every request waiting for it: show it what ran and
+ * how each segment ended, then act on its answer (finish, or a new round).
+ * A request still going after BUBLK_MAX_ROUNDS fails with EIO.
+ */
+static void done_batch(struct bublk_queue *q)
+{
+	__u16 tags[BUBLK_MAX_BATCH];
+
+	while (q->nr_done) {
+		struct bublk_batch batch;
+		int nr = 0, ret;
+
+		for (int i = 0; i < q->nr_done; i++) {
+			int tag = q->done_tags[i];
+			struct bublk_io *io = &q->ios[tag];
+			struct bublk_req *rq = &q->reqs[tag];
+
+			if (++io->round > BUBLK_MAX_ROUNDS) {
+				reject(q, tag, BUBLK_REJ_ROUNDS);
+				continue;
+			}
+			rq->tag = tag;
+			rq->q_id = q->q_id;
+			rq->op = io->op;
+			rq->flags = io->flags;
+			rq->len = io->len;
+			rq->offset = io->offset;
+			rq->round = io->round;
+			rq->result = io->result;
+			rq->nr_segs = io->nr_segs;
+			rq->action = BUBLK_ACT_NONE;
+			rq->notify = 0;
+			memcpy(q->segs + (size_t)tag * q->dev->max_segs, io_segs(q, tag),
+			       io->nr_segs * sizeof(struct bublk_seg));
+			tags[nr++] = tag;
+		}
+		/* the target reads the tag list from the arena */
+		memcpy(q->done_tags, tags, nr * sizeof(tags[0]));
+		q->nr_done = 0;
+		if (!nr)
+			break;
+		batch = queue_batch(q, q->done_tags, nr);
+		q->stats.done_batches++;
+		ret = bublk_target_done(&q->dev->target, &batch);
+		/* answers may queue more bublk_done work: keep the list apart */
+		if (ret) {
+			if (!q->stats.dispatch_errors++)
+				bublk_log("dev %u queue %d: BPF bublk_done failed: %s; failing its requests with EIO",
+					  q->dev->info.dev_id, q->q_id, strerror(ret < 0 ? -ret : EIO));
+			for (int i = 0; i < nr; i++)
+				complete_io(q, tags[i], -EIO);
+		} else {
+			for (int i = 0; i < nr; i++)
+				execute(q, tags[i]);
+		}
+	}
 }
 
 static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
@@ -357,22 +505,30 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 				  q->dev->info.dev_id, q->q_id, tag, strerror(-cqe->res));
 		}
 		break;
-	case UD_BACKEND:
+	case UD_BACKEND: {
+		int res = cqe->res;
+
 		io = &q->ios[tag];
-		if (cqe->res < 0) {
-			if (!io->result)
-				io->result = cqe->res;
-		} else if ((__u32)cqe->res != ud_expect(ud) && !io->result) {
-			io->result = -EIO;	/* short transfer inside the backend's range */
-		}
+		if (res == -ETIME && io_segs(q, tag)[ud_seg(ud)].op == BUBLK_SEG_DELAY)
+			res = 0;	/* the delay ran its course */
+		else if (res >= 0 && (__u32)res != ud_expect(ud))
+			res = -EIO;	/* short transfer inside the backend's range */
+		else if (res > 0)
+			res = 0;
+		io_segs(q, tag)[ud_seg(ud)].result = res;
+		if (res < 0 && !io->result)
+			io->result = res;
 		if (--io->pending == 0)
-			complete_io(q, tag, io->result);
+			issue_stage(q, tag);	/* the next stage, or the end */
 		break;
+	}
 	case UD_UC_IN:
-		if (cqe->res != (int)ud_expect(ud))
+		if (cqe->res != (int)ud_expect(ud)) {
 			commit_io(q, tag, cqe->res < 0 ? cqe->res : -EIO);
-		else
-			issue_segs(q, tag);
+		} else {
+			q->ios[tag].have_data = true;
+			issue_stage(q, tag);
+		}
 		break;
 	case UD_UC_OUT:
 		commit_io(q, tag, cqe->res == (int)ud_expect(ud) ? 0 : (cqe->res < 0 ? cqe->res : -EIO));
@@ -464,6 +620,7 @@ static void *queue_thread(void *arg)
 		}
 		io_uring_cq_advance(&q->ring, n);
 		dispatch_batch(q);
+		done_batch(q);
 	}
 	return NULL;
 }

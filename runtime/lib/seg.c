@@ -20,6 +20,8 @@ const char *bublk_reject_name(enum bublk_reject r)
 		[BUBLK_REJ_BACKEND_RANGE] = "backend_range",
 		[BUBLK_REJ_DIRECTION] = "wrong_direction",
 		[BUBLK_REJ_READONLY] = "readonly_backend",
+		[BUBLK_REJ_STAGE_ORDER] = "stage_order",
+		[BUBLK_REJ_ROUNDS] = "too_many_rounds",
 	};
 
 	return (unsigned int)r < BUBLK_REJ_NR ? names[r] : "unknown";
@@ -50,22 +52,45 @@ enum bublk_reject bublk_seg_check(const struct bublk_req *rq, const struct bublk
 				  const struct bublk_backend *backends, unsigned int nr_backends)
 {
 	const struct bublk_backend *b;
+	bool arena = s->flags & BUBLK_SEG_F_ARENA;
 
 	if (s->op < BUBLK_SEG_READ || s->op >= BUBLK_SEG_OP_MAX)
 		return BUBLK_REJ_OP;
-	if (s->stage || s->reserved)
+	if (s->flags & ~BUBLK_SEG_F_ARENA)
 		return BUBLK_REJ_RESERVED;
+	if (s->op == BUBLK_SEG_ZERO_FILL) {
+		/* fills the READ's own data: no backend, no arena */
+		if (arena || s->backend)
+			return BUBLK_REJ_RESERVED;
+		if (rq->op != BUBLK_OP_READ)
+			return BUBLK_REJ_DIRECTION;
+		if (!s->len)
+			return BUBLK_REJ_LENGTH;
+		return fits(s->data_off, s->len, rq->len) ? BUBLK_REJ_NONE : BUBLK_REJ_DATA_RANGE;
+	}
+	if (s->op == BUBLK_SEG_DELAY) {
+		if (arena || s->backend)
+			return BUBLK_REJ_RESERVED;
+		return s->len <= BUBLK_MAX_DELAY_US ? BUBLK_REJ_NONE : BUBLK_REJ_LENGTH;
+	}
 	if (s->backend >= nr_backends)
 		return BUBLK_REJ_BACKEND;
 	b = &backends[s->backend];
 	if (s->op == BUBLK_SEG_FLUSH)
-		return BUBLK_REJ_NONE;	/* whole-backend operation: no range */
+		return arena ? BUBLK_REJ_RESERVED : BUBLK_REJ_NONE;	/* whole backend */
 	if (!s->len)
 		return BUBLK_REJ_LENGTH;
 	if (!fits(s->backend_off, s->len, b->size))
 		return BUBLK_REJ_BACKEND_RANGE;
 	if (b->readonly && s->op != BUBLK_SEG_READ)
 		return BUBLK_REJ_READONLY;
+	if (arena) {
+		/* metadata: any request may read or write the tag's scratch */
+		if (s->op != BUBLK_SEG_READ && s->op != BUBLK_SEG_WRITE)
+			return BUBLK_REJ_RESERVED;
+		return fits(s->data_off, s->len, BUBLK_SCRATCH_SIZE) ? BUBLK_REJ_NONE :
+								     BUBLK_REJ_DATA_RANGE;
+	}
 	switch (s->op) {
 	case BUBLK_SEG_READ:
 		if (rq->op != BUBLK_OP_READ)

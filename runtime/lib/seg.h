@@ -19,13 +19,15 @@ enum bublk_reject {
 	BUBLK_REJ_ACTION,		/* unknown action, or no answer */
 	BUBLK_REJ_TOO_MANY_SEGS,
 	BUBLK_REJ_OP,			/* unknown segment op */
-	BUBLK_REJ_RESERVED,		/* reserved field set (stage in ABI v1) */
+	BUBLK_REJ_RESERVED,		/* unknown flag, or reserved field set */
 	BUBLK_REJ_BACKEND,		/* no such backend */
 	BUBLK_REJ_LENGTH,		/* zero-length data segment */
 	BUBLK_REJ_DATA_RANGE,		/* outside the request's data */
 	BUBLK_REJ_BACKEND_RANGE,	/* past the backend's end */
 	BUBLK_REJ_DIRECTION,		/* READ seg on a write request, or the reverse */
 	BUBLK_REJ_READONLY,		/* modifying a read-only backend */
+	BUBLK_REJ_STAGE_ORDER,		/* stages not in non-decreasing order */
+	BUBLK_REJ_ROUNDS,		/* bublk_done never finished the request */
 	BUBLK_REJ_NR,
 };
 
@@ -34,7 +36,10 @@ const char *bublk_reject_name(enum bublk_reject r);
 /* the answer as a whole: action known, segment count in range */
 enum bublk_reject bublk_answer_check(const struct bublk_req *rq, unsigned int max_segs);
 
-/* one descriptor against its request and the device's backends */
+/*
+ * One descriptor against its request, the device's backends and the tag's
+ * scratch (BUBLK_SCRATCH_SIZE bytes). Stage order is the caller's check.
+ */
 enum bublk_reject bublk_seg_check(const struct bublk_req *rq, const struct bublk_seg *s,
 				  const struct bublk_backend *backends, unsigned int nr_backends);
 

@@ -22,10 +22,11 @@
 static const char *obj_dir = "build/bpf";
 
 struct fixture {
-	const char *config[4];
+	const char *config[8];
 	int nr_config;
 	int nr_backends;
 	bool target_sizes;	/* device size 0: the target's init chooses */
+	__u64 sizes[BUBLK_MAX_BACKENDS];	/* per backend; 0: backend_size */
 	struct bublk_target t;
 	struct bublk_req *reqs;
 	__u16 *tags;
@@ -43,7 +44,7 @@ static int fixture_load(struct fixture *f, const char *name, __u64 backend_size)
 	int ret;
 
 	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++)
-		di.backend_size[i] = backend_size;
+		di.backend_size[i] = f->sizes[i] ? f->sizes[i] : backend_size;
 	snprintf(path, sizeof(path), "%s/%s.bpf.o", obj_dir, name);
 	ret = bublk_target_open(&f->t, path, err, sizeof(err));
 	if (!ret)
@@ -74,19 +75,50 @@ static void add_req(struct fixture *f, int i, __u16 tag, __u8 op, __u64 off, __u
 	f->tags[i] = tag;
 }
 
-static int dispatch(struct fixture *f, int nr)
+/* scratch for DEPTH tags sits after the descriptors, inside the 2 MiB arena */
+#define SCRATCH_OFF	(8192 + DEPTH * MAX_SEGS * sizeof(struct bublk_seg))
+
+static int run(struct fixture *f, int nr, bool done)
 {
 	struct bublk_batch b = {
 		.reqs = (__u64)(uintptr_t)f->reqs,
 		.segs = (__u64)(uintptr_t)f->segs,
 		.tags = (__u64)(uintptr_t)f->tags,
+		.scratch = (__u64)(uintptr_t)f->t.arena + SCRATCH_OFF,
+		.scratch_size = BUBLK_SCRATCH_SIZE,
 		.nr = nr, .max_segs = MAX_SEGS, .depth = DEPTH,
 	};
-	int ret = bublk_target_dispatch(&f->t, &b);
+	int ret = done ? bublk_target_done(&f->t, &b) : bublk_target_dispatch(&f->t, &b);
 
 	if (!ret && (int)b.answered != nr)
 		return -EPROTO;
 	return ret;
+}
+
+static int dispatch(struct fixture *f, int nr)
+{
+	return run(f, nr, false);
+}
+
+/*
+ * What the runtime does before bublk_done: the request's first error and
+ * round, every segment's result (results[] in segment order).
+ */
+static int done(struct fixture *f, int i, __u16 tag, __u16 round, const int *results)
+{
+	struct bublk_req *r = &f->reqs[tag];
+	int first = 0;
+
+	for (int k = 0; k < r->nr_segs; k++) {
+		f->segs[tag * MAX_SEGS + k].result = results[k];
+		if (results[k] < 0 && !first)
+			first = results[k];
+	}
+	r->result = first;
+	r->round = round;
+	r->action = 0;
+	f->tags[i] = tag;
+	return run(f, 1, true);
 }
 
 static const struct bublk_seg *seg_of(struct fixture *f, int tag, int i)
@@ -154,7 +186,7 @@ static void test_loop_maps_identity(void)
 		CHECK(r->action == BUBLK_ACT_EXEC && r->nr_segs == 1, "tag %d action %u nr %u",
 		      want[i].tag, r->action, r->nr_segs);
 		CHECK(s->op == want[i].op && s->backend == 0 && s->backend_off == want[i].off &&
-		      s->len == want[i].len && s->data_off == 0 && !s->stage && !s->reserved,
+		      s->len == want[i].len && s->data_off == 0 && !s->stage && !s->flags,
 		      "tag %d seg op %u backend %u off %llu len %u", want[i].tag, s->op, s->backend,
 		      (unsigned long long)s->backend_off, s->len);
 		/* and the runtime's validator accepts it */
@@ -227,6 +259,147 @@ static void test_stripe_splits_at_chunks(void)
 	bublk_target_close(&k.t);
 }
 
+static void expect_seg(struct fixture *f, int tag, int i, __u8 op, __u16 b, __u64 boff,
+		       __u64 doff, __u32 len)
+{
+	const struct bublk_seg *s = seg_of(f, tag, i);
+
+	CHECK(s->op == op && s->backend == b && s->backend_off == boff && s->data_off == doff &&
+	      s->len == len, "tag %d seg %d: op %u backend %u off %llu data %llu len %u; want op %u backend %u off %llu data %llu len %u",
+	      tag, i, s->op, s->backend, (unsigned long long)s->backend_off,
+	      (unsigned long long)s->data_off, s->len, op, b, (unsigned long long)boff,
+	      (unsigned long long)doff, len);
+}
+
+static void test_linear_concatenates(void)
+{
+	/* 1M, 3M + 1000 (3M usable), 2M */
+	struct fixture f = { .nr_backends = 3, .target_sizes = true,
+			     .sizes = { 1 << 20, (3 << 20) + 1000, 2 << 20 } };
+	struct bublk_dev_info di;
+
+	if (fixture_load(&f, "linear", 0)) {
+		CHECK(0, "linear target did not load");
+		return;
+	}
+	CHECK(!bublk_target_read_dev(&f.t, &di) && di.size == 6 << 20, "size %llu",
+	      (unsigned long long)di.size);
+	/* 128K across the first boundary */
+	add_req(&f, 0, 1, BUBLK_OP_WRITE, (1 << 20) - (64 << 10), 128 << 10, 0);
+	/* the whole middle backend and 4K on each side */
+	add_req(&f, 1, 2, BUBLK_OP_READ, (1 << 20) - 4096, (3 << 20) + 8192, 0);
+	/* inside the last one */
+	add_req(&f, 2, 3, BUBLK_OP_DISCARD, (5 << 20), 8192, 0);
+	add_req(&f, 3, 4, BUBLK_OP_FLUSH, 0, 0, 0);
+	CHECK(dispatch(&f, 4) == 0, "dispatch");
+	CHECK(f.reqs[1].nr_segs == 2, "boundary write: %u segs", f.reqs[1].nr_segs);
+	expect_seg(&f, 1, 0, BUBLK_SEG_WRITE, 0, (1 << 20) - (64 << 10), 0, 64 << 10);
+	expect_seg(&f, 1, 1, BUBLK_SEG_WRITE, 1, 0, 64 << 10, 64 << 10);
+	CHECK(f.reqs[2].nr_segs == 3, "spanning read: %u segs", f.reqs[2].nr_segs);
+	expect_seg(&f, 2, 0, BUBLK_SEG_READ, 0, (1 << 20) - 4096, 0, 4096);
+	expect_seg(&f, 2, 1, BUBLK_SEG_READ, 1, 0, 4096, 3 << 20);
+	expect_seg(&f, 2, 2, BUBLK_SEG_READ, 2, 0, (3 << 20) + 4096, 4096);
+	expect_seg(&f, 3, 0, BUBLK_SEG_DISCARD, 2, 1 << 20, 0, 8192);
+	CHECK(f.reqs[4].nr_segs == 3, "flush to all: %u", f.reqs[4].nr_segs);
+	bublk_target_close(&f.t);
+}
+
+static void test_mirror_fails_over(void)
+{
+	struct fixture f = { .nr_backends = 2, .target_sizes = true };
+	int ok_fail[] = { 0, -EIO }, fail[] = { -EIO };
+	__u16 leg;
+
+	if (fixture_load(&f, "mirror", 8 << 20)) {
+		CHECK(0, "mirror target did not load");
+		return;
+	}
+	CHECK(f.t.done_fd >= 0, "mirror has no bublk_done");
+	add_req(&f, 0, 1, BUBLK_OP_WRITE, 65536, 8192, 0);
+	add_req(&f, 1, 2, BUBLK_OP_READ, 0, 4096, 0);
+	add_req(&f, 2, 3, BUBLK_OP_READ, 65536, 4096, 0);
+	CHECK(dispatch(&f, 3) == 0, "dispatch");
+	CHECK(f.reqs[1].nr_segs == 2, "write to both legs: %u", f.reqs[1].nr_segs);
+	expect_seg(&f, 1, 0, BUBLK_SEG_WRITE, 0, 65536, 0, 8192);
+	expect_seg(&f, 1, 1, BUBLK_SEG_WRITE, 1, 65536, 0, 8192);
+	/* reads spread by 64K region */
+	expect_seg(&f, 2, 0, BUBLK_SEG_READ, 0, 0, 0, 4096);
+	expect_seg(&f, 3, 0, BUBLK_SEG_READ, 1, 65536, 0, 4096);
+
+	/* leg 1 fails the write: still a success, leg 1 is now failed */
+	CHECK(done(&f, 0, 1, 1, ok_fail) == 0, "done");
+	CHECK(f.reqs[1].action == BUBLK_ACT_COMPLETE && f.reqs[1].result == 0,
+	      "write with one leg left: action %u result %d", f.reqs[1].action, f.reqs[1].result);
+	/* the read that went to leg 1 is retried on leg 0 */
+	CHECK(done(&f, 0, 3, 1, fail) == 0, "done");
+	CHECK(f.reqs[3].action == BUBLK_ACT_EXEC && f.reqs[3].nr_segs == 1, "retry: action %u nr %u",
+	      f.reqs[3].action, f.reqs[3].nr_segs);
+	leg = seg_of(&f, 3, 0)->backend;
+	CHECK(leg == 0, "retried on leg %u", leg);
+	/* new requests avoid leg 1 */
+	add_req(&f, 0, 5, BUBLK_OP_READ, 65536, 4096, 0);
+	add_req(&f, 1, 6, BUBLK_OP_WRITE, 0, 4096, 0);
+	CHECK(dispatch(&f, 2) == 0, "dispatch");
+	expect_seg(&f, 5, 0, BUBLK_SEG_READ, 0, 65536, 0, 4096);
+	CHECK(f.reqs[6].nr_segs == 1 && seg_of(&f, 6, 0)->backend == 0, "write skips failed leg");
+	/* the last leg fails too: the client gets the error */
+	CHECK(done(&f, 0, 5, 1, fail) == 0, "done");
+	CHECK(f.reqs[5].action == BUBLK_ACT_COMPLETE && f.reqs[5].result == -EIO,
+	      "no leg left: action %u result %d", f.reqs[5].action, f.reqs[5].result);
+	bublk_target_close(&f.t);
+
+	struct fixture g = { .nr_backends = 1 };
+	CHECK(fixture_load(&g, "mirror", 1 << 20) == -EINVAL, "mirror with one leg accepted");
+	bublk_target_close(&g.t);
+}
+
+static void test_fault_rules(void)
+{
+	struct fixture f = { .config = { "ops=2", "err=28", "start=8", "end=16", "every=2" },
+			     .nr_config = 5, .target_sizes = true };
+	int ok[] = { 0 };
+
+	if (fixture_load(&f, "fault", 1 << 20)) {
+		CHECK(0, "fault target did not load");
+		return;
+	}
+	/* writes touching sectors 8..15 fail with ENOSPC, every second one */
+	for (int round = 0; round < 2; round++) {
+		add_req(&f, 0, 1, BUBLK_OP_WRITE, 4096, 4096, 0);	/* sectors 8-15 */
+		add_req(&f, 1, 2, BUBLK_OP_WRITE, 8192, 4096, 0);	/* 16-23: outside */
+		add_req(&f, 2, 3, BUBLK_OP_READ, 4096, 4096, 0);	/* a read */
+		CHECK(dispatch(&f, 3) == 0, "dispatch");
+		if (round == 0)
+			CHECK(f.reqs[1].action == BUBLK_ACT_EXEC, "1st matching write failed");
+		else
+			CHECK(f.reqs[1].action == BUBLK_ACT_COMPLETE && f.reqs[1].result == -ENOSPC,
+			      "2nd matching write: action %u result %d", f.reqs[1].action,
+			      f.reqs[1].result);
+		CHECK(f.reqs[2].action == BUBLK_ACT_EXEC, "write outside the range failed");
+		CHECK(f.reqs[3].action == BUBLK_ACT_EXEC, "read failed");
+		expect_seg(&f, 3, 0, BUBLK_SEG_READ, 0, 4096, 0, 4096);
+	}
+	bublk_target_close(&f.t);
+
+	/* a delayed failure: DELAY alone, then bublk_done fails it */
+	struct fixture g = { .config = { "ops=1", "err=5", "delay_us=1000" }, .nr_config = 3,
+			     .target_sizes = true };
+	if (fixture_load(&g, "fault", 1 << 20)) {
+		CHECK(0, "fault target did not load");
+		return;
+	}
+	add_req(&g, 0, 7, BUBLK_OP_READ, 0, 4096, 0);
+	CHECK(dispatch(&g, 1) == 0, "dispatch");
+	CHECK(g.reqs[7].action == BUBLK_ACT_EXEC && g.reqs[7].nr_segs == 1 && g.reqs[7].notify,
+	      "delayed failure: action %u nr %u notify %u", g.reqs[7].action, g.reqs[7].nr_segs,
+	      g.reqs[7].notify);
+	expect_seg(&g, 7, 0, BUBLK_SEG_DELAY, 0, 0, 0, 1000);
+	CHECK(done(&g, 0, 7, 1, ok) == 0, "done");
+	CHECK(g.reqs[7].action == BUBLK_ACT_COMPLETE && g.reqs[7].result == -EIO,
+	      "after the delay: action %u result %d", g.reqs[7].action, g.reqs[7].result);
+	bublk_target_close(&g.t);
+}
+
 static void test_loader_refuses_non_targets(void)
 {
 	struct bublk_target t;
@@ -254,6 +427,9 @@ int main(int argc, char **argv)
 	RUN(test_null_completes_everything);
 	RUN(test_loop_maps_identity);
 	RUN(test_stripe_splits_at_chunks);
+	RUN(test_linear_concatenates);
+	RUN(test_mirror_fails_over);
+	RUN(test_fault_rules);
 	RUN(test_loader_refuses_non_targets);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;

@@ -50,12 +50,38 @@ static void test_seg_check(void)
 	EXPECT(wr, seg(BUBLK_SEG_FLUSH, 0, 0, 0, 0), BUBLK_REJ_NONE);
 	EXPECT(wr, seg(BUBLK_SEG_DISCARD, 0, 0, 0, 1 << 20), BUBLK_REJ_NONE);
 	EXPECT(wr, seg(BUBLK_SEG_DISCARD, 1, 0, 0, 512), BUBLK_REJ_READONLY);
+	/* stages are checked for order by the queue, any value is fine here */
 	s = seg(BUBLK_SEG_READ, 0, 0, 0, 512);
-	s.stage = 1;
-	EXPECT(rd, s, BUBLK_REJ_RESERVED);
+	s.stage = 3;
+	EXPECT(rd, s, BUBLK_REJ_NONE);
 	s.stage = 0;
-	s.reserved = 1;
+	s.flags = 1U << 7;
 	EXPECT(rd, s, BUBLK_REJ_RESERVED);
+
+	/* arena-sourced metadata: bounded by the tag's scratch, either direction */
+	s = seg(BUBLK_SEG_WRITE, 0, 0, 0, 512);
+	s.flags = BUBLK_SEG_F_ARENA;
+	EXPECT(rd, s, BUBLK_REJ_NONE);
+	s.data_off = BUBLK_SCRATCH_SIZE - 512;
+	EXPECT(wr, s, BUBLK_REJ_NONE);
+	s.data_off = BUBLK_SCRATCH_SIZE - 256;
+	EXPECT(wr, s, BUBLK_REJ_DATA_RANGE);
+	s = seg(BUBLK_SEG_READ, 0, 0, 0, BUBLK_SCRATCH_SIZE + 512);
+	s.flags = BUBLK_SEG_F_ARENA;
+	EXPECT(wr, s, BUBLK_REJ_DATA_RANGE);
+	s = seg(BUBLK_SEG_DISCARD, 0, 0, 0, 512);
+	s.flags = BUBLK_SEG_F_ARENA;
+	EXPECT(wr, s, BUBLK_REJ_RESERVED);
+	s = seg(BUBLK_SEG_WRITE, 1, 0, 0, 512);
+	s.flags = BUBLK_SEG_F_ARENA;
+	EXPECT(wr, s, BUBLK_REJ_READONLY);
+
+	/* ZERO_FILL: only a READ's own data, no backend */
+	EXPECT(rd, seg(BUBLK_SEG_ZERO_FILL, 0, 0, 4096, 4096), BUBLK_REJ_NONE);
+	EXPECT(rd, seg(BUBLK_SEG_ZERO_FILL, 0, 0, 4096, 8192), BUBLK_REJ_DATA_RANGE);
+	EXPECT(wr, seg(BUBLK_SEG_ZERO_FILL, 0, 0, 0, 4096), BUBLK_REJ_DIRECTION);
+	EXPECT(rd, seg(BUBLK_SEG_ZERO_FILL, 1, 0, 0, 4096), BUBLK_REJ_RESERVED);
+	EXPECT(rd, seg(BUBLK_SEG_ZERO_FILL, 0, 0, 0, 0), BUBLK_REJ_LENGTH);
 }
 
 static void test_answer_check(void)
