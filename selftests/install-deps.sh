@@ -8,7 +8,7 @@ PKGS=(
 	clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
 	liburing-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
-	fio e2fsprogs util-linux
+	fio e2fsprogs util-linux python3
 )
 
 missing=()

@@ -15,7 +15,7 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 		       char *err, size_t errlen)
 {
 	struct stat st;
-	int ret;
+	int ret, fl;
 
 	memset(b, 0, sizeof(*b));
 	snprintf(b->path, sizeof(b->path), "%s", path);
@@ -44,6 +44,14 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 			goto fail;
 		}
 		b->size = bytes;
+		/*
+		 * Block devices are driven with O_DIRECT: a write must fail when
+		 * the device fails it (a mirror leg), not later in writeback.
+		 * Our buffers are page aligned and requests sector aligned.
+		 */
+		fl = fcntl(b->fd, F_GETFL);
+		if (fl >= 0 && !fcntl(b->fd, F_SETFL, fl | O_DIRECT))
+			b->direct = true;
 	} else if (S_ISREG(st.st_mode)) {
 		b->size = st.st_size;
 	} else {

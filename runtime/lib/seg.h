@@ -10,6 +10,7 @@ struct bublk_backend {
 	int	fd;
 	__u64	size;
 	bool	readonly;
+	bool	direct;		/* opened O_DIRECT (block devices) */
 	char	path[4096];
 };
 

@@ -22,21 +22,11 @@ grep -q "err= 0" "$TMP/fio.out" || { cat "$TMP/fio.out"; die "fio errors"; }
 head -c $((8 << 20)) /dev/urandom > "$TMP/pat"
 must dd if="$TMP/pat" of="$dev" bs=4k seek=1 oflag=direct status=none
 must "$BUBLK" del -n "$id"
-# device bytes [4K, 4K + 8M) == pat; check every chunk they touch on its backend
+# device bytes [4K, 4K + 8M) == pat: every piece on backend c % N at (c / N) * chunk
 img=$TMP/device-view
 dd if=/dev/zero of="$img" bs=4k count=1 status=none
 cat "$TMP/pat" >> "$img"
-chunks=$(( ( (8 << 20) + 4096 + CHUNK - 1) / CHUNK ))
-for c in $(seq 0 $((chunks - 1))); do
-	leg=$((c % N))
-	off=$(( (c / N) * CHUNK ))
-	cmp -s <(dd if="$TMP/leg$leg.img" bs=$CHUNK skip=$((off / CHUNK)) count=1 status=none | head -c $CHUNK) \
-		<(dd if="$img" bs=$CHUNK skip=$c count=1 status=none | head -c $CHUNK) ||
-		[ $c -eq 0 ] || [ $c -eq $((chunks - 1)) ] ||
-		die "chunk $c is not on backend $leg at offset $off"
-done
-# the partial first chunk: bytes 4K..64K of chunk 0 live on leg0 at 4K
-cmp <(dd if="$TMP/leg0.img" bs=4k skip=1 count=15 status=none) <(head -c $((60 << 10)) "$TMP/pat") \
-	|| die "first partial chunk misplaced"
+pieces=$(python3 "$(dirname "$0")/layout.py" stripe "$img" $CHUNK 4096 $((4096 + (8 << 20))) \
+	"$TMP"/leg0.img "$TMP"/leg1.img "$TMP"/leg2.img "$TMP"/leg3.img) || die "stripe layout wrong"
 assert_no_devices
-echo "fio verify passed; $chunks chunks found on backend c%$N at (c/$N)*64K"
+echo "fio verify passed; $pieces chunk pieces found on backend c%$N at (c/$N)*64K"
