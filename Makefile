@@ -31,7 +31,7 @@ LDLIBS		:= -lbpf -luring -lelf -lz -lpthread
 BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Werror -Iinclude -Ibpf -I$(O) -D__TARGET_ARCH_x86
 
 # the project's BPF targets; every one must load on the host and VM kernels
-TARGETS		:= null loop stripe linear mirror fault
+TARGETS		:= null loop stripe linear mirror fault overlay
 BPF_OBJS	:= $(TARGETS:%=$(O)/bpf/%.bpf.o)
 
 LIB_SRCS	:= $(wildcard runtime/lib/*.c) $(wildcard loader/*.c)

@@ -89,6 +89,22 @@ static __always_inline cfg_type *bublk_config_get(void)				\
 	return bpf_map_lookup_elem(&bublk_config, &zero);			\
 }
 
+/*
+ * BUBLK_PRELOAD(pages): room for on-disk state the runtime copies in at
+ * start (see struct bublk_dev_info.preload_*); a SEC("syscall") program
+ * "bublk_load" then turns it into the target's maps.
+ */
+#define BUBLK_PRELOAD(pages)							\
+struct {									\
+	__uint(type, BPF_MAP_TYPE_ARRAY);					\
+	__uint(max_entries, pages);						\
+	__type(key, __u32);							\
+	__type(value, struct bublk_page);					\
+} bublk_preload SEC(".maps")
+
+/* BUBLK_HELP("..."): what "bublk add -t NAME --help" prints about the target */
+#define BUBLK_HELP(text) const volatile char bublk_target_help[] = text
+
 /* where a map function writes its answer for one request */
 struct bublk_emit {
 	__u64	segs;		/* arena address of this request's descriptors */

@@ -120,6 +120,7 @@ static __always_inline int fault_map(const struct bublk_req *rq, struct bublk_em
 	return BUBLK_ACT_EXEC;
 }
 
+BUBLK_HELP("fault: one backend mapped like loop, with failures and delays from the\npinned map fault_rules (8 rules; change them live with bpftool map update).\nRule 0 can be given here; ops is a bit mask: 1 read, 2 write, 4 flush,\n8 discard, 32 write-zeroes; start/end in 512-byte sectors (end 0 = to the end).\n  bublk add -t fault -f disk.img --set ops=1 --set err=5 --set start=2048 --set end=4096");
 BUBLK_TARGET("fault", fault_map);
 
 /* only delayed failures ask for this; anything else finishes as it ran */

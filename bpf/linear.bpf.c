@@ -79,6 +79,7 @@ static __always_inline int linear_map(const struct bublk_req *rq, struct bublk_e
 	return bublk_complete(e, -EOPNOTSUPP);
 }
 
+BUBLK_HELP("linear: the backing files concatenated in order (each rounded down to 4K).\n  bublk add -t linear -f a.img,b.img,c.img");
 BUBLK_TARGET("linear", linear_map);
 
 SEC("syscall")

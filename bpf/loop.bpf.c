@@ -35,6 +35,7 @@ static __always_inline int loop_map(const struct bublk_req *rq, struct bublk_emi
 	return BUBLK_ACT_EXEC;
 }
 
+BUBLK_HELP("loop: the device is one backing file or block device, byte for byte.\n  bublk add -t loop -f disk.img");
 BUBLK_TARGET("loop", loop_map);
 
 /* refuse a device the backing file cannot hold, before it goes live */

@@ -115,6 +115,7 @@ static __always_inline int mirror_map(const struct bublk_req *rq, struct bublk_e
 	return bublk_complete(e, -EOPNOTSUPP);
 }
 
+BUBLK_HELP("mirror (RAID1): 2 to 4 legs, each holding the whole device. Writes go to\nevery healthy leg, reads to one; a leg that fails is marked failed in the\npinned map mirror_legs and dropped, and the read is retried elsewhere.\n  bublk add -t mirror -f a.img,b.img [--recovery]\nbalance: 0 spreads reads by 64K region (default), 1 reads the first healthy leg.");
 BUBLK_TARGET("mirror", mirror_map);
 
 /* a segment failed: mark its leg, then retry the read or settle the write */

@@ -7,4 +7,5 @@ static __always_inline int null_map(const struct bublk_req *rq, struct bublk_emi
 	return bublk_complete(e, 0);
 }
 
+BUBLK_HELP("null: completes every request at once without touching data (reads return\nwhatever the buffer held). Needs --size. For measuring the runtime itself.");
 BUBLK_TARGET("null", null_map);

@@ -61,6 +61,7 @@ static __always_inline int stripe_map(const struct bublk_req *rq, struct bublk_e
 	return bublk_complete(e, -EOPNOTSUPP);
 }
 
+BUBLK_HELP("stripe (RAID0): chunk c on backend c % N at offset (c / N) * chunk.\n  bublk add -t stripe -f a.img,b.img,c.img,d.img --chunk 64K\nchunk: a power of two >= 4K (default 64K); a largest request must fit 32 pieces.");
 BUBLK_TARGET("stripe", stripe_map);
 
 SEC("syscall")

@@ -106,3 +106,30 @@ int bublk_target_configure(struct bublk_target *t, const char *const *config, in
 	free(value);
 	return ret;
 }
+
+void bublk_target_print_help(struct bublk_target *t, FILE *f)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(t->obj, "bublk_config");
+	const struct btf *btf = bpf_object__btf(t->obj);
+	const struct btf_type *st = NULL;
+	const char *help;
+	size_t sz = 0;
+
+	fprintf(f, "target %s (%s)\n", t->name, t->path);
+	help = bublk_rodata_var(t->obj, "bublk_target_help", &sz);
+	if (help && sz)
+		fprintf(f, "\n%.*s\n", (int)strnlen(help, sz), help);
+	if (map && btf)
+		st = btf__type_by_id(btf, btf__resolve_type(btf, bpf_map__btf_value_type_id(map)));
+	if (!st || !btf_is_struct(st)) {
+		fprintf(f, "\noptions: none\n");
+		return;
+	}
+	fprintf(f, "\noptions (--set KEY=VALUE; integers, K/M/G suffixes allowed):\n");
+	for (int i = 0; i < btf_vlen(st); i++) {
+		const struct btf_member *m = btf_members(st) + i;
+
+		fprintf(f, "  %-12s %lld-byte integer\n", btf__name_by_offset(btf, m->name_off),
+			(long long)btf__resolve_size(btf, m->type));
+	}
+}

@@ -39,7 +39,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 /* value of a read-only global (.rodata) the object was compiled with */
-static const void *rodata_var(struct bpf_object *obj, const char *var, size_t *size)
+const void *bublk_rodata_var(struct bpf_object *obj, const char *var, size_t *size)
 {
 	const struct btf_var_secinfo *vsi;
 	const struct btf_type *sec;
@@ -93,7 +93,7 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 		set_err(err, errlen, "%s: not a loadable BPF object: %s", path, strerror(-ret));
 		return ret;
 	}
-	v = rodata_var(t->obj, "bublk_abi_version", &sz);
+	v = bublk_rodata_var(t->obj, "bublk_abi_version", &sz);
 	if (!v || sz != sizeof(abi)) {
 		set_err(err, errlen, "%s: no bublk_abi_version: not a bublk target (use BUBLK_TARGET() from bublk.bpf.h)",
 			path);
@@ -107,7 +107,7 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 		ret = -EPROTO;
 		goto fail;
 	}
-	v = rodata_var(t->obj, "bublk_target_name", &sz);
+	v = bublk_rodata_var(t->obj, "bublk_target_name", &sz);
 	if (v && sz)
 		snprintf(t->name, sizeof(t->name), "%.*s", (int)(sz < sizeof(t->name) ? sz : sizeof(t->name) - 1),
 			 (const char *)v);

@@ -4,6 +4,7 @@
 #define BUBLK_LOADER_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <limits.h>
 #include <bublk/abi.h>
 
@@ -66,6 +67,13 @@ int bublk_target_configure(struct bublk_target *t, const char *const *config, in
 /* one BPF_PROG_RUN of bublk_dispatch over a batch; 0 or -errno */
 int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch);
 
+/*
+ * Copy pages pages of fd, from byte off, into the target's bublk_preload
+ * map, then run its bublk_load program.
+ */
+int bublk_target_preload(struct bublk_target *t, int fd, __u64 off, __u32 pages,
+			 char *err, size_t errlen);
+
 /* one BPF_PROG_RUN of bublk_done; -ENOENT when the target has none */
 int bublk_target_done(struct bublk_target *t, struct bublk_batch *batch);
 
@@ -79,6 +87,16 @@ int bublk_pin_prepare(struct bublk_target *t, __u32 dev_id, char *err, size_t er
 int bublk_pin_all(struct bublk_target *t, char *err, size_t errlen);
 /* the device is gone: remove its directory */
 int bublk_pin_remove(__u32 dev_id);
+
+/* a .rodata global of the object (NULL if absent) */
+const void *bublk_rodata_var(struct bpf_object *obj, const char *var, size_t *size);
+
+/*
+ * What "bublk add -t NAME --help" shows: the target's own help text
+ * (BUBLK_HELP in bublk.bpf.h) and its options, from the BTF of its
+ * bublk_config struct.
+ */
+void bublk_target_print_help(struct bublk_target *t, FILE *f);
 
 void bublk_target_close(struct bublk_target *t);
 

@@ -149,8 +149,8 @@ struct bublk_batch {
 /*
  * Device description every target can read ("bublk_dev" map, key 0).
  * bublk_init may change size (0: the target chooses it), block_size
- * (512 or 4096) and attrs; the runtime reads them back before it creates
- * the device.
+ * (512 or 4096), attrs, lower max_io_bytes, and ask for a preload; the
+ * runtime reads them back before it creates the device.
  */
 struct bublk_dev_info {
 	__u64	size;			/* device bytes */
@@ -162,7 +162,21 @@ struct bublk_dev_info {
 	__u32	max_io_bytes;		/* largest request the device takes */
 	__u32	attrs;			/* BUBLK_DEV_* (bublk_init may set them) */
 	__u32	scratch_size;		/* arena scratch bytes per tag */
+	/*
+	 * bublk_init may ask for on-disk state: the runtime copies
+	 * preload_pages pages of backend preload_backend, from byte
+	 * preload_off, into the target's "bublk_preload" map (page i = key i)
+	 * and then runs the target's "bublk_load" program once.
+	 */
+	__u64	preload_off;
+	__u32	preload_backend;
+	__u32	preload_pages;
 	__u64	backend_size[BUBLK_MAX_BACKENDS];
+};
+
+/* one value of a target's bublk_preload map */
+struct bublk_page {
+	__u8	data[BUBLK_PAGE_SIZE];
 };
 
 /* struct bublk_dev_info.attrs: what the device tells the block layer */

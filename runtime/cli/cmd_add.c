@@ -25,17 +25,22 @@
 static void add_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--size SIZE] [-q QUEUES] [-d DEPTH]\n"
-		"                 [--max-io SIZE] [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
-		"                 [--foreground] [--json]\n\n"
+		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--base IMG] [--size SIZE] [-q QUEUES]\n"
+		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
+		"                 [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
+		"                 [--set KEY=VALUE]... [--foreground] [--json]\n"
+		"       bublk add -t TARGET --help     the target's own help and options\n\n"
 		"Create a ublk device served by a BPF target and print its block device\n"
 		"(/dev/ublkbN) once it is live. A daemon keeps serving it until \"bublk del\".\n\n"
-		"  -t, --target NAME|PATH  built-in target (null, loop) or a target object (.bpf.o)\n"
+		"  -t, --target NAME|PATH  built-in target (see below) or a target object (.bpf.o)\n"
 		"  -f, --file FILE[,...]   backing file(s) or block device(s), in backend order\n"
+		"      --base IMG          read-only base image, the last backend (overlay)\n"
 		"  -s, --size SIZE         device size (K/M/G/T suffixes); default: first file's size\n"
 		"  -q, --queues N          hardware queues, one thread each (default %d)\n"
 		"  -d, --depth N           requests in flight per queue (default %d)\n"
-		"      --max-io SIZE       largest request (default 512K)\n"
+		"      --max-io SIZE       largest request (default 512K; a target may lower it)\n"
+		"      --block-size N      logical block size, 512 (default) or 4096\n"
+		"      --rotational        tell the block layer seeks are expensive\n"
 		"  -r, --readonly          read-only device; backing files opened read-only\n"
 		"      --copy              copy mode: the kernel copies data to per-request buffers\n"
 		"      --user-copy         UBLK_F_USER_COPY: data moved with pread/pwrite on /dev/ublkcN\n"
@@ -48,9 +53,13 @@ static void add_usage(FILE *f)
 		"      --set KEY=VALUE     a target option (a member of its bublk_config map)\n"
 		"      --chunk SIZE        stripe: chunk size (same as --set chunk=SIZE; default 64K)\n"
 		"  -h, --help              this help\n\n"
-		"targets: null   (completes every request at once, needs --size)\n"
-		"         loop   (the device is FILE, byte for byte)\n"
-		"         stripe (RAID0 over FILE,FILE,...; --chunk SIZE)\n",
+		"targets: null    completes every request at once, needs --size\n"
+		"         loop    the device is FILE, byte for byte\n"
+		"         stripe  RAID0 over FILE,FILE,...; --chunk SIZE\n"
+		"         mirror  RAID1 over 2-4 FILEs; a failing leg is dropped, I/O goes on\n"
+		"         linear  FILE,FILE,... concatenated\n"
+		"         overlay copy-on-write: --base IMG (never written) -f OVERLAY\n"
+		"         fault   FILE with failures/delays from rules (map fault_rules)\n",
 		BUBLK_DEF_QUEUES, BUBLK_DEF_DEPTH);
 }
 
@@ -221,6 +230,28 @@ int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground
 	return 1;
 }
 
+/* bublk add -t NAME --help */
+static int target_help(const char *name)
+{
+	struct bublk_target t;
+	char path[PATH_MAX], err[512];
+	int ret;
+
+	ret = bublk_target_resolve(name, path, sizeof(path));
+	if (ret) {
+		cli_err("add", "target \"%s\": no such target object (%s)", name, strerror(-ret));
+		return 1;
+	}
+	ret = bublk_target_open(&t, path, err, sizeof(err));
+	if (ret) {
+		cli_err("add", "%s", err);
+		return 1;
+	}
+	bublk_target_print_help(&t, stdout);
+	bublk_target_close(&t);
+	return 0;
+}
+
 int cmd_add(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -239,6 +270,9 @@ int cmd_add(int argc, char **argv)
 		{ "recovery", no_argument, NULL, 'R' },
 		{ "set", required_argument, NULL, 'S' },
 		{ "chunk", required_argument, NULL, 'K' },
+		{ "base", required_argument, NULL, 'B' },
+		{ "block-size", required_argument, NULL, 'b' },
+		{ "rotational", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -247,7 +281,7 @@ int cmd_add(int argc, char **argv)
 		.depth = BUBLK_DEF_DEPTH,
 		.max_io_bytes = BUBLK_DEF_IO_BYTES,
 	};
-	bool foreground = false, json = false;
+	bool foreground = false, json = false, help = false;
 	uint64_t v;
 	int opt;
 
@@ -325,14 +359,29 @@ int cmd_add(int argc, char **argv)
 				o.config[o.nr_config++] = optarg;
 			}
 			break;
+		case 'B':
+			o.base = optarg;
+			break;
+		case 'b':
+			if (parse_size(optarg, &v) || (v != 512 && v != 4096)) {
+				cli_err("add", "bad --block-size \"%s\": 512 or 4096", optarg);
+				return 2;
+			}
+			o.block_size = v;
+			break;
+		case 'O':
+			o.rotational = true;
+			break;
 		case 'h':
-			add_usage(stdout);
-			return 0;
+			help = true;
+			break;
 		default:
 			add_usage(stderr);
 			return 2;
 		}
 	}
+	if (help)
+		return o.target ? target_help(o.target) : (add_usage(stdout), 0);
 	if (optind < argc) {
 		cli_err("add", "unexpected argument \"%s\" (see bublk add --help)", argv[optind]);
 		return 2;

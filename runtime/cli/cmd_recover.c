@@ -31,7 +31,7 @@ int cmd_recover(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	static char target[4096], files[8192], mode[32], config[1024];
+	static char target[4096], files[8192], mode[32], config[1024], base[4096];
 	struct bublk_dev_opts o = { 0 };
 	unsigned long long v, pid = 0;
 	bool foreground = false, json = false;
@@ -92,6 +92,8 @@ int cmd_recover(int argc, char **argv)
 	if (!bublk_json_get_str(state, "data_mode", mode, sizeof(mode)))
 		o.data_mode = strcmp(mode, "user_copy") ? BUBLK_MODE_COPY : BUBLK_MODE_USER_COPY;
 	o.readonly = strstr(state, "\"readonly\": true") != NULL;
+	if (!bublk_json_get_str(state, "base", base, sizeof(base)))
+		o.base = base;
 	if (!bublk_json_get_str(state, "config", config, sizeof(config))) {
 		char *csave = NULL;
 

@@ -71,7 +71,7 @@ static int set_params(struct bublk_dev *dev, bool readonly)
 	p.basic.physical_bs_shift = 12;
 	p.basic.io_opt_shift = 12;
 	p.basic.io_min_shift = lbs_shift;
-	p.basic.max_sectors = dev->info.max_io_buf_bytes >> 9;
+	p.basic.max_sectors = dev->max_io_bytes >> 9;
 	p.basic.dev_sectors = dev->size >> 9;
 	if (readonly || (dev->attrs & BUBLK_DEV_NO_DISCARD && dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))
 		return bublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
@@ -84,9 +84,9 @@ static int set_params(struct bublk_dev *dev, bool readonly)
 	p.discard.discard_granularity = BUBLK_PAGE_SIZE;
 	p.discard.max_discard_segments = 1;
 	if (!(dev->attrs & BUBLK_DEV_NO_DISCARD))
-		p.discard.max_discard_sectors = dev->info.max_io_buf_bytes >> 9;
+		p.discard.max_discard_sectors = dev->max_io_bytes >> 9;
 	if (!(dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))
-		p.discard.max_write_zeroes_sectors = dev->info.max_io_buf_bytes >> 9;
+		p.discard.max_write_zeroes_sectors = dev->max_io_bytes >> 9;
 	return bublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
 }
 
@@ -129,7 +129,7 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		return ret;
 	ret = bublk_target_resolve(o->target, path, sizeof(path));
 	if (ret) {
-		snprintf(err, errlen, "target \"%s\": no such target object (%s); built-in targets: null, loop, stripe",
+		snprintf(err, errlen, "target \"%s\": no such target object (%s); built-in targets: null, loop, stripe, mirror, linear, overlay, fault",
 			 o->target, strerror(-ret));
 		return ret;
 	}
@@ -141,6 +141,18 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		if (ret)
 			return ret;
 		dev->nr_backends++;
+	}
+	/* a base image (overlay) is the last backend, never written */
+	if (o->base) {
+		if (dev->nr_backends == BUBLK_MAX_BACKENDS) {
+			snprintf(err, errlen, "at most %d backing files, base image included", BUBLK_MAX_BACKENDS);
+			return -E2BIG;
+		}
+		ret = bublk_backend_open(&dev->backends[dev->nr_backends], o->base, true, err, errlen);
+		if (ret)
+			return ret;
+		dev->nr_backends++;
+		dev->has_base = true;
 	}
 	dev->readonly = o->readonly;
 	dev->size = o->size;	/* 0: the target's bublk_init chooses */
@@ -213,6 +225,24 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 		snprintf(err, errlen, "device size is 0: give --size (target %s chose none; are the backing files empty?)",
 			 dev->target.name);
 		return -EINVAL;
+	}
+	/* a target may only lower the largest request (it must fit its segments) */
+	if (di.max_io_bytes < dev->block_size || di.max_io_bytes > dev->info.max_io_buf_bytes) {
+		snprintf(err, errlen, "target %s chose a largest request of %u bytes: it must be between %u and %u",
+			 dev->target.name, di.max_io_bytes, dev->block_size, dev->info.max_io_buf_bytes);
+		return -EINVAL;
+	}
+	dev->max_io_bytes = di.max_io_bytes & ~(dev->block_size - 1);
+	if (di.preload_pages) {
+		if (di.preload_backend >= (__u32)dev->nr_backends) {
+			snprintf(err, errlen, "target %s asked to preload backend %u of %d",
+				 dev->target.name, di.preload_backend, dev->nr_backends);
+			return -EINVAL;
+		}
+		ret = bublk_target_preload(&dev->target, dev->backends[di.preload_backend].fd,
+					   di.preload_off, di.preload_pages, err, errlen);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

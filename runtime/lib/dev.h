@@ -30,6 +30,7 @@ struct bublk_dev_opts {
 	const char	*target;		/* name or object path */
 	const char	*files[BUBLK_MAX_BACKENDS];
 	int		nr_files;
+	const char	*base;			/* read-only last backend (overlay's base image) */
 	__u64		size;			/* 0: the first backend's size */
 	int		nr_queues;
 	int		depth;
@@ -109,8 +110,10 @@ struct bublk_dev {
 	struct bublk_target	target;
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
+	bool			has_base;	/* the last backend is a read-only base image */
 	__u64			size;
 	__u32			block_size;	/* logical, as the target left it */
+	__u32			max_io_bytes;	/* largest request, as the target left it */
 	__u32			attrs;		/* BUBLK_DEV_* */
 	__u32			max_segs;
 	int			cdev_fd;

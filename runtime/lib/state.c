@@ -65,12 +65,18 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 		fprintf(f, ", \"size\": %llu}", (unsigned long long)dev->backends[i].size);
 	}
 	fprintf(f, "], \"files\": \"");
-	for (int i = 0; i < dev->nr_backends; i++) {
+	for (int i = 0; i < dev->nr_backends - dev->has_base; i++) {
 		fputs(i ? "," : "", f);
 		for (const char *c = dev->backends[i].path; *c; c++)
 			fprintf(f, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
 	}
-	fprintf(f, "\", \"config\": ");
+	fprintf(f, "\", ");
+	if (dev->has_base) {
+		fprintf(f, "\"base\": ");
+		json_str(f, dev->backends[dev->nr_backends - 1].path);
+		fprintf(f, ", ");
+	}
+	fprintf(f, "\"config\": ");
 	json_str(f, dev->config);
 	fprintf(f, ", \"readonly\": %s, \"recovery\": %s}\n", dev->readonly ? "true" : "false",
 		(dev->info.flags & UBLK_F_USER_RECOVERY) ? "true" : "false");

@@ -400,6 +400,92 @@ static void test_fault_rules(void)
 	bublk_target_close(&g.t);
 }
 
+/* an overlay file whose table says: slot 3 holds device block 7 */
+static int overlay_file(void)
+{
+	char path[] = "/tmp/bublk-overlay-XXXXXX";
+	__u64 entry = 7 + 1;
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (ftruncate(fd, 2 << 20) || pwrite(fd, &entry, 8, 3 * 8) != 8) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void test_overlay_copy_on_write(void)
+{
+	struct fixture f = { .nr_backends = 2, .target_sizes = true,
+			     .sizes = { 2 << 20, 1 << 20 } };
+	const __u64 data = 1 << 20;	/* slots start after the 1 MiB table */
+	int ok4[] = { 0, 0, 0, 0 };
+	struct bublk_dev_info di;
+	__u64 *scratch;
+	int fd;
+
+	if (fixture_load(&f, "overlay", 0)) {
+		CHECK(0, "overlay target did not load");
+		return;
+	}
+	CHECK(!bublk_target_read_dev(&f.t, &di), "read dev");
+	CHECK(di.size == 1 << 20 && di.block_size == 4096 && di.max_io_bytes == 64 << 10 &&
+	      di.preload_pages == 256 && di.preload_backend == 0,
+	      "init: size %llu block %u max_io %u preload %u pages of backend %u",
+	      (unsigned long long)di.size, di.block_size, di.max_io_bytes, di.preload_pages,
+	      di.preload_backend);
+	fd = overlay_file();
+	CHECK(fd >= 0, "overlay file");
+	if (fd < 0)
+		return;
+	{
+		char err[256] = "";
+		int ret = bublk_target_preload(&f.t, fd, 0, di.preload_pages, err, sizeof(err));
+
+		CHECK(ret == 0, "preload: %s", err);
+	}
+	close(fd);
+	/* block 7 is in slot 3 (from the table); block 3 is only in the base */
+	add_req(&f, 0, 1, BUBLK_OP_READ, 7 * 4096, 4096, 0);
+	add_req(&f, 1, 2, BUBLK_OP_READ, 3 * 4096, 8192, 0);
+	/* first write of blocks 5-6: slots 4 and 5 (after the table's highest) */
+	add_req(&f, 2, 3, BUBLK_OP_WRITE, 5 * 4096, 8192, 0);
+	CHECK(dispatch(&f, 3) == 0, "dispatch");
+	expect_seg(&f, 1, 0, BUBLK_SEG_READ, 0, data + 3 * 4096, 0, 4096);
+	expect_seg(&f, 2, 0, BUBLK_SEG_READ, 1, 3 * 4096, 0, 4096);
+	expect_seg(&f, 2, 1, BUBLK_SEG_READ, 1, 4 * 4096, 4096, 4096);
+	CHECK(f.reqs[3].nr_segs == 4 && f.reqs[3].notify, "write: %u segs notify %u",
+	      f.reqs[3].nr_segs, f.reqs[3].notify);
+	expect_seg(&f, 3, 0, BUBLK_SEG_WRITE, 0, data + 4 * 4096, 0, 4096);
+	expect_seg(&f, 3, 1, BUBLK_SEG_WRITE, 0, data + 5 * 4096, 4096, 4096);
+	/* stage 1: the table entries, from the arena scratch */
+	expect_seg(&f, 3, 2, BUBLK_SEG_WRITE, 0, 4 * 8, 0, 8);
+	expect_seg(&f, 3, 3, BUBLK_SEG_WRITE, 0, 5 * 8, 8, 8);
+	CHECK(seg_of(&f, 3, 0)->stage == 0 && seg_of(&f, 3, 2)->stage == 1 &&
+	      seg_of(&f, 3, 2)->flags == BUBLK_SEG_F_ARENA, "stages/flags");
+	scratch = (__u64 *)((char *)f.t.arena + SCRATCH_OFF + 3 * BUBLK_SCRATCH_SIZE);
+	CHECK(scratch[0] == 5 + 1 && scratch[1] == 6 + 1, "entries %llu %llu",
+	      (unsigned long long)scratch[0], (unsigned long long)scratch[1]);
+
+	/* before the write completes, a read of block 5 still goes to the base */
+	add_req(&f, 0, 4, BUBLK_OP_READ, 5 * 4096, 4096, 0);
+	CHECK(dispatch(&f, 1) == 0, "dispatch");
+	expect_seg(&f, 4, 0, BUBLK_SEG_READ, 1, 5 * 4096, 0, 4096);
+	/* both stages done: persisted, later reads and writes use the slot only */
+	CHECK(done(&f, 0, 3, 1, ok4) == 0, "done");
+	CHECK(f.reqs[3].action == BUBLK_ACT_COMPLETE && f.reqs[3].result == 0, "write done");
+	add_req(&f, 0, 4, BUBLK_OP_READ, 5 * 4096, 4096, 0);
+	add_req(&f, 1, 5, BUBLK_OP_WRITE, 6 * 4096, 4096, 0);
+	CHECK(dispatch(&f, 2) == 0, "dispatch");
+	expect_seg(&f, 4, 0, BUBLK_SEG_READ, 0, data + 4 * 4096, 0, 4096);
+	CHECK(f.reqs[5].nr_segs == 1 && !f.reqs[5].notify, "rewrite: %u segs", f.reqs[5].nr_segs);
+	expect_seg(&f, 5, 0, BUBLK_SEG_WRITE, 0, data + 5 * 4096, 0, 4096);
+	bublk_target_close(&f.t);
+}
+
 static void test_loader_refuses_non_targets(void)
 {
 	struct bublk_target t;
@@ -430,6 +516,7 @@ int main(int argc, char **argv)
 	RUN(test_linear_concatenates);
 	RUN(test_mirror_fails_over);
 	RUN(test_fault_rules);
+	RUN(test_overlay_copy_on_write);
 	RUN(test_loader_refuses_non_targets);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;
