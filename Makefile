@@ -40,7 +40,7 @@ CLI_SRCS	:= $(wildcard runtime/cli/*.c)
 CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
-TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets \
+TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/examples/hello.bpf.o \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
 
 all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(O)/bublk.pc
@@ -56,6 +56,12 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# examples/ build on their own too (examples/Makefile); here with the tree's flags
+$(O)/examples/%.bpf.o: examples/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

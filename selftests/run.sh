@@ -30,6 +30,8 @@ section "host unit tests"
 ./build/selftests/unit 2>&1 | tally
 section "host BPF: every target loads on $(uname -r) and maps synthetic requests"
 ./build/selftests/bpf_targets build/bpf 2>&1 | tally
+section "host: make install, pkg-config, the example built from installed headers"
+bash selftests/host/t_install.sh 2>&1 | tally
 
 device_tests=()
 for t in "$@"; do device_tests+=("selftests/device/$t.sh"); done

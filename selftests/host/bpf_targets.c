@@ -486,6 +486,27 @@ static void test_overlay_copy_on_write(void)
 	bublk_target_close(&f.t);
 }
 
+/* examples/hello.bpf.o: what a newcomer copies must load and work too */
+static void test_example_hello(void)
+{
+	struct fixture f = { .config = { "skip=1M" }, .nr_config = 1, .target_sizes = true };
+	struct bublk_dev_info di;
+
+	if (fixture_load(&f, "../examples/hello", 4 << 20)) {
+		CHECK(0, "examples/hello did not load");
+		return;
+	}
+	CHECK(!bublk_target_read_dev(&f.t, &di) && di.size == 3 << 20, "size %llu",
+	      (unsigned long long)di.size);
+	add_req(&f, 0, 2, BUBLK_OP_WRITE, 8192, 4096, 0);
+	CHECK(dispatch(&f, 1) == 0, "dispatch");
+	expect_seg(&f, 2, 0, BUBLK_SEG_WRITE, 0, (1 << 20) + 8192, 0, 4096);
+	bublk_target_close(&f.t);
+	struct fixture g = { .config = { "skip=1000" }, .nr_config = 1, .target_sizes = true };
+	CHECK(fixture_load(&g, "../examples/hello", 4 << 20) == -EDOM, "unaligned skip accepted");
+	bublk_target_close(&g.t);
+}
+
 static void test_loader_refuses_non_targets(void)
 {
 	struct bublk_target t;
@@ -517,6 +538,7 @@ int main(int argc, char **argv)
 	RUN(test_mirror_fails_over);
 	RUN(test_fault_rules);
 	RUN(test_overlay_copy_on_write);
+	RUN(test_example_hello);
 	RUN(test_loader_refuses_non_targets);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;
