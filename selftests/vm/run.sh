@@ -118,17 +118,7 @@ qemu=(qemu-system-x86_64
 	-append "$append")
 
 echo "vm: running $script${*:+ $*} (kernel $BUBLK_VM_KVER, timeout ${TIMEOUT}s)" >&2
-start=$(date +%s.%N)
-# Console: drop \r and terminal control sequences (SeaBIOS clears the
-# screen), stream to stdout and into the log.  qemu's own status goes to
-# rc; the pipeline runs in the background so that signals reach our trap.
-{
-	timeout -k 10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1
-	echo $? >"$tmp/rc"
-} | sed -u -e 's/\r//g' -e 's/\(.\)\x1bc/\1\n/g' \
-	-e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c()][0-9A-B]\{0,1\}//g' |
-	tee "$log" &
-pipeline=$!
+oops_re='\[ *[0-9]+\.[0-9]+\] (Kernel panic - not syncing|BUG: |Oops: |general protection fault)|Kernel panic - not syncing'
 # shellcheck disable=SC2317
 on_signal() {
 	echo "vm: interrupted, stopping the guest" >&2
@@ -136,16 +126,35 @@ on_signal() {
 	wait "$pipeline"
 	exit 130
 }
-trap on_signal INT TERM HUP
-wait "$pipeline"
-trap - INT TERM HUP
+# A guest that crashes before /init ran the script is booted again (twice
+# at most): multi-threaded TCG occasionally trips over the kernel patching
+# its own code at boot (an int3 Oops in early init). A crash once the
+# script runs is always reported.
+for attempt in 1 2 3; do
+	start=$(date +%s.%N)
+	# Console: drop \r and terminal control sequences (SeaBIOS clears the
+	# screen), stream to stdout and into the log.  qemu's own status goes to
+	# rc; the pipeline runs in the background so that signals reach our trap.
+	{
+		timeout -k 10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1
+		echo $? >"$tmp/rc"
+	} | sed -u -e 's/\r//g' -e 's/\(.\)\x1bc/\1\n/g' \
+		-e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c()][0-9A-B]\{0,1\}//g' |
+		tee "$log" &
+	pipeline=$!
+	trap on_signal INT TERM HUP
+	wait "$pipeline"
+	trap - INT TERM HUP
+	grep -qE "$oops_re" "$log" && ! grep -q '^vm-init: up ' "$log" && [ $attempt -lt 3 ] || break
+	cp "$log" "${log%.log}-boot$attempt.log"
+	echo "vm: the guest kernel crashed while booting (TCG); booting again (log: ${log%.log}-boot$attempt.log)" >&2
+done
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 qrc=$(cat "$tmp/rc" 2>/dev/null || echo 255)
 
 # --- verdict ----------------------------------------------------------------
 # Kernel messages carry a printk timestamp, which keeps a script that merely
 # prints "BUG:" from being mistaken for a kernel bug.
-oops_re='\[ *[0-9]+\.[0-9]+\] (Kernel panic - not syncing|BUG: |Oops: |general protection fault)|Kernel panic - not syncing'
 oops=$(grep -E "$oops_re" "$log" | head -n5)
 status=$(sed -n 's/^BUBLK_VM_EXIT=\([0-9]\{1,3\}\)$/\1/p' "$log" | tail -n1)
 

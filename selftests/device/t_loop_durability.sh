@@ -1,0 +1,49 @@
+#!/bin/bash
+# fsync and FUA reach the backing file: the backing file sits on ext4 on a
+# null_blk disk with a volatile write cache, whose flush counter shows
+# every cache flush the daemon's fdatasync / RWF_DSYNC caused. A plain
+# O_DIRECT write (no FUA, no fsync) is the control: it must flush nothing.
+. "$(dirname "$0")/lib.sh"
+
+need_module ext4
+if [ ! -b /dev/nullb0 ]; then
+	modprobe -d "${BUBLK_VM_MODROOT:-/}" null_blk nr_devices=1 memory_backed=1 cache_size=64 gb=1 ||
+		die "cannot load null_blk with a volatile cache"
+fi
+[ "$(cat /sys/block/nullb0/queue/write_cache)" = "write back" ] || die "nullb0 has no volatile cache"
+mnt=$TMP/mnt
+mkdir -p "$mnt"
+must mkfs.ext4 -q -F /dev/nullb0
+# a long journal commit interval: the only flushes are the ones we cause
+must mount -o noatime,commit=600 /dev/nullb0 "$mnt"
+must fallocate -l 64M "$mnt/disk.img"
+sync
+id=$(add_dev -t loop -f "$mnt/disk.img")
+dev=/dev/ublkb$id
+[ "$(cat /sys/block/ublkb$id/queue/write_cache)" = "write back" ] || die "ublkb$id does not advertise a volatile cache"
+[ "$(cat /sys/block/ublkb$id/queue/fua)" = 1 ] || die "ublkb$id does not advertise FUA"
+flushes() { awk '{print $16}' /sys/block/nullb0/stat; }
+head -c 64K /dev/urandom > "$TMP/pat"
+# warm up (first writes may touch ext4 metadata), then settle
+must dd if="$TMP/pat" of="$dev" bs=64k count=1 oflag=direct conv=fdatasync status=none
+sleep 1
+
+f0=$(flushes)
+must dd if="$TMP/pat" of="$dev" bs=4k count=16 oflag=direct status=none
+f1=$(flushes)
+[ "$f1" = "$f0" ] || die "plain O_DIRECT writes caused $((f1 - f0)) cache flushes on the backing disk"
+
+must dd if="$TMP/pat" of="$dev" bs=4k count=1 seek=32 oflag=direct,dsync status=none
+f2=$(flushes)
+[ "$f2" -gt "$f1" ] || die "an O_DSYNC (FUA) write did not reach the backing disk's media (flushes $f1 -> $f2)"
+
+must dd if="$TMP/pat" of="$dev" bs=64k count=1 seek=8 conv=fdatasync status=none
+f3=$(flushes)
+[ "$f3" -gt "$f2" ] || die "fdatasync on the device did not flush the backing disk (flushes $f2 -> $f3)"
+
+cmp <(dd if="$mnt/disk.img" bs=4k skip=32 count=1 status=none) <(head -c 4K "$TMP/pat") ||
+	die "the FUA write is not in the backing file"
+must "$BUBLK" del -n "$id"
+must umount "$mnt"
+assert_no_devices
+echo "control: 0 flushes; FUA write: $((f2 - f1)) flush(es); fdatasync: $((f3 - f2)) flush(es) on the backing disk"
