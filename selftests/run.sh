@@ -32,6 +32,7 @@ section "host BPF: every target loads on $(uname -r) and maps synthetic requests
 ./build/selftests/bpf_targets build/bpf 2>&1 | tally
 section "host: make install, pkg-config, the example built from installed headers"
 bash selftests/host/t_install.sh 2>&1 | tally
+bash selftests/host/t_no_ublk.sh 2>&1 | tally
 
 device_tests=()
 for t in "$@"; do device_tests+=("selftests/device/$t.sh"); done

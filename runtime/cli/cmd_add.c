@@ -311,8 +311,9 @@ int cmd_add(int argc, char **argv)
 			}
 			break;
 		case 'd':
-			if (parse_int(optarg, 1, BUBLK_MAX_BATCH, &o.depth)) {
-				cli_err("add", "bad -d \"%s\": depth must be 1..%d", optarg, BUBLK_MAX_BATCH);
+			if (parse_int(optarg, 1, UBLK_MAX_QUEUE_DEPTH, &o.depth)) {
+				cli_err("add", "bad -d \"%s\": depth must be 1..%d (the driver's maximum)",
+					optarg, UBLK_MAX_QUEUE_DEPTH);
 				return 2;
 			}
 			break;

@@ -57,7 +57,7 @@ static int del_orphan(unsigned int id)
 	ret = bublk_ctrl_stop_dev(&c, id);
 	if (ret && ret != -ENODEV && ret != -ENOENT)
 		cli_err("del", "dev %u: STOP_DEV: %s", id, strerror(-ret));
-	ret = bublk_ctrl_del_dev(&c, id);
+	ret = bublk_ctrl_del_dev_any(&c, id);
 	bublk_ctrl_close(&c);
 	if (ret && ret != -ENODEV && ret != -ENOENT) {
 		cli_err("del", "dev %u: DEL_DEV: %s", id, strerror(-ret));

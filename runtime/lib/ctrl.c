@@ -157,6 +157,20 @@ int bublk_ctrl_stop_dev(struct bublk_ctrl *c, __u32 dev_id)
 	return bublk_ctrl_cmd(c, UBLK_CMD_STOP_DEV, dev_id, (__u16)-1, NULL, 0, 0);
 }
 
+/*
+ * DEL_DEV waits until the last opener of the device is gone; DEL_DEV_ASYNC
+ * (6.10+, ioctl-encoded only) removes it and returns, the kernel freeing it
+ * when the last reference drops. Use it where the kernel has it.
+ */
+int bublk_ctrl_del_dev_any(struct bublk_ctrl *c, __u32 dev_id)
+{
+	int ret = bublk_ctrl_cmd(c, UBLK_CMD_DEL_DEV_ASYNC, dev_id, (__u16)-1, NULL, 0, 0);
+
+	if (ret == -EOPNOTSUPP || ret == -EINVAL || ret == -ENOTTY)
+		ret = bublk_ctrl_del_dev(c, dev_id);
+	return ret;
+}
+
 int bublk_ctrl_del_dev(struct bublk_ctrl *c, __u32 dev_id)
 {
 	return bublk_ctrl_cmd(c, UBLK_CMD_DEL_DEV, dev_id, (__u16)-1, NULL, 0, 0);

@@ -29,6 +29,8 @@ int bublk_ctrl_set_params(struct bublk_ctrl *c, __u32 dev_id, struct ublk_params
 int bublk_ctrl_start_dev(struct bublk_ctrl *c, __u32 dev_id, int daemon_pid);
 int bublk_ctrl_stop_dev(struct bublk_ctrl *c, __u32 dev_id);
 int bublk_ctrl_del_dev(struct bublk_ctrl *c, __u32 dev_id);
+/* DEL_DEV_ASYNC where the kernel has it, else DEL_DEV */
+int bublk_ctrl_del_dev_any(struct bublk_ctrl *c, __u32 dev_id);
 int bublk_ctrl_get_queue_affinity(struct bublk_ctrl *c, __u32 dev_id, int q_id, cpu_set_t *cpus);
 
 const char *bublk_ctrl_cmd_name(unsigned int nr);

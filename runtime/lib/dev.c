@@ -96,8 +96,9 @@ static int check_opts(const struct bublk_dev_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "queues must be 1..%d, not %d", BUBLK_MAX_QUEUES, o->nr_queues);
 		return -EINVAL;
 	}
-	if (o->depth < 1 || o->depth > BUBLK_MAX_BATCH) {
-		snprintf(err, errlen, "depth must be 1..%d, not %d", BUBLK_MAX_BATCH, o->depth);
+	if (o->depth < 1 || o->depth > UBLK_MAX_QUEUE_DEPTH) {
+		snprintf(err, errlen, "depth must be 1..%d (the driver's maximum), not %d",
+			 UBLK_MAX_QUEUE_DEPTH, o->depth);
 		return -EINVAL;
 	}
 	if (o->max_io_bytes < BUBLK_PAGE_SIZE || o->max_io_bytes > (1U << UBLK_IO_BUF_BITS) ||
@@ -432,7 +433,7 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 		close(dev->cdev_fd);
 	dev->cdev_fd = -1;
 	if (dev->added) {
-		ret = bublk_ctrl_del_dev(&dev->ctrl, dev->info.dev_id);
+		ret = bublk_ctrl_del_dev_any(&dev->ctrl, dev->info.dev_id);
 		if (ret)
 			bublk_log("dev %u DEL_DEV: %s", dev->info.dev_id, strerror(-ret));
 		dev->added = false;

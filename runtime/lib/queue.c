@@ -385,7 +385,7 @@ static struct bublk_batch queue_batch(struct bublk_queue *q, __u16 *tags, int nr
 static void dispatch_batch(struct bublk_queue *q)
 {
 	struct bublk_dev *dev = q->dev;
-	struct bublk_batch batch = queue_batch(q, q->tags, q->nr_ready);
+	struct bublk_batch batch;
 	int ret;
 
 	if (!q->nr_ready)
@@ -415,17 +415,22 @@ static void dispatch_batch(struct bublk_queue *q)
 		io->round = 0;
 		io->have_data = false;
 	}
-	q->stats.batches++;
-	ret = bublk_target_dispatch(&dev->target, &batch);
-	if (ret) {
-		if (!q->stats.dispatch_errors++)
+	/* one BPF_PROG_RUN per BUBLK_MAX_BATCH requests (depth may be 4096) */
+	for (int first = 0; first < q->nr_ready; first += BUBLK_MAX_BATCH) {
+		int nr = q->nr_ready - first < BUBLK_MAX_BATCH ? q->nr_ready - first : BUBLK_MAX_BATCH;
+
+		batch = queue_batch(q, q->tags + first, nr);
+		q->stats.batches++;
+		ret = bublk_target_dispatch(&dev->target, &batch);
+		if (ret && !q->stats.dispatch_errors++)
 			bublk_log("dev %u queue %d: BPF dispatch failed: %s; failing the batch with EIO",
 				  dev->info.dev_id, q->q_id, strerror(ret < 0 ? -ret : EIO));
-		for (int i = 0; i < q->nr_ready; i++)
-			complete_io(q, q->tags[i], -EIO);
-	} else {
-		for (int i = 0; i < q->nr_ready; i++)
-			execute(q, q->tags[i]);
+		for (int i = first; i < first + nr; i++) {
+			if (ret)
+				complete_io(q, q->tags[i], -EIO);
+			else
+				execute(q, q->tags[i]);
+		}
 	}
 	q->nr_ready = 0;
 }
@@ -437,7 +442,7 @@ static void dispatch_batch(struct bublk_queue *q)
  */
 static void done_batch(struct bublk_queue *q)
 {
-	__u16 tags[BUBLK_MAX_BATCH];
+	__u16 tags[UBLK_MAX_QUEUE_DEPTH];
 
 	while (q->nr_done) {
 		struct bublk_batch batch;
@@ -472,19 +477,22 @@ static void done_batch(struct bublk_queue *q)
 		q->nr_done = 0;
 		if (!nr)
 			break;
-		batch = queue_batch(q, q->done_tags, nr);
-		q->stats.done_batches++;
-		ret = bublk_target_done(&q->dev->target, &batch);
 		/* answers may queue more bublk_done work: keep the list apart */
-		if (ret) {
-			if (!q->stats.dispatch_errors++)
+		for (int first = 0; first < nr; first += BUBLK_MAX_BATCH) {
+			int n = nr - first < BUBLK_MAX_BATCH ? nr - first : BUBLK_MAX_BATCH;
+
+			batch = queue_batch(q, q->done_tags + first, n);
+			q->stats.done_batches++;
+			ret = bublk_target_done(&q->dev->target, &batch);
+			if (ret && !q->stats.dispatch_errors++)
 				bublk_log("dev %u queue %d: BPF bublk_done failed: %s; failing its requests with EIO",
 					  q->dev->info.dev_id, q->q_id, strerror(ret < 0 ? -ret : EIO));
-			for (int i = 0; i < nr; i++)
-				complete_io(q, tags[i], -EIO);
-		} else {
-			for (int i = 0; i < nr; i++)
-				execute(q, tags[i]);
+			for (int i = first; i < first + n; i++) {
+				if (ret)
+					complete_io(q, tags[i], -EIO);
+				else
+					execute(q, tags[i]);
+			}
 		}
 	}
 }

@@ -27,9 +27,22 @@ expect_fail "wrong number of backing files" -t loop -f "$TMP/small.img,$TMP/smal
 # the host's root is shared read-only into the VM: a file there cannot back a writable device
 ro=/usr/share/common-licenses/GPL-3
 expect_fail "read-only" -t loop -f "$ro"
+# targets with their own rules
+expect_fail "wrong number of backing files" -t mirror -f "$TMP/small.img"
+expect_fail "wrong number of backing files" -t overlay -f "$TMP/small.img"
+expect_fail "smaller than the device" -t overlay -f "$TMP/small.img" --base "$TMP/small.img"
+expect_fail "out of range" -t stripe -f "$TMP/small.img,$TMP/small.img" --chunk 5000
+expect_fail "unknown option" -t stripe -f "$TMP/small.img" --set chonk=1
+expect_fail "512 or 4096" -t loop -f "$TMP/small.img" --block-size 1024
 id=$(add_dev -t loop -f "$ro" --readonly)
 must dd if=/dev/ublkb$id of=/dev/null bs=4k count=4 iflag=direct status=none
 dd if=/dev/zero of=/dev/ublkb$id bs=4k count=1 oflag=direct status=none 2>/dev/null && die "write to a read-only device succeeded"
 must "$BUBLK" del -n "$id"
 assert_no_devices
+
+# the kernel lacks ublk: a clear message, nothing half-created
+must rmmod ublk_drv
+expect_fail "load the ublk driver" -t loop -f "$TMP/small.img"
+modprobe -d "${BUBLK_VM_MODROOT:-/}" ublk_drv || die "cannot load ublk_drv again"
+for _ in $(seq 50); do [ -e /dev/ublk-control ] && break; sleep 0.1; done
 echo "every bad add was refused with its message and left no device"

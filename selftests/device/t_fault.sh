@@ -8,6 +8,11 @@ id=$(add_dev -t fault -f "$TMP/f.img")
 dev=/dev/ublkb$id
 rules=/sys/fs/bpf/bublk/$id/fault_rules
 [ -e "$rules" ] || die "$rules is not pinned"
+# no rule: a plain disk
+must fio --name=fault --filename="$dev" --rw=randwrite --bsrange=4k-128k --iodepth=16 --direct=1 \
+	--ioengine=io_uring --io_size=16M --verify=crc32c --verify_state_save=0 --do_verify=1 \
+	--verify_fatal=1 --output="$TMP/fio.out"
+grep -q "err= 0" "$TMP/fio.out" || { cat "$TMP/fio.out"; die "fio errors without rules"; }
 head -c $((4 << 20)) /dev/urandom > "$TMP/pat"
 must dd if="$TMP/pat" of="$dev" bs=1M oflag=direct status=none
 
@@ -55,4 +60,4 @@ cmp <(dd if="$dev" bs=1M count=4 iflag=direct status=none) "$TMP/pat" || die "da
 must "$BUBLK" del -n "$id"
 [ ! -e "/sys/fs/bpf/bublk/$id" ] || die "pins left after del"
 assert_no_devices
-echo "EIO on exactly sectors 2048-4095 after a live bpftool update; every 2nd write ENOSPC; ${took} ms delay; data intact"
+echo "fio verify passed; EIO on exactly sectors 2048-4095 after a live bpftool update; every 2nd write ENOSPC; ${took} ms delay; data intact"

@@ -11,5 +11,12 @@ must fio --name=null --filename="$dev" --rw=randrw --bs=4k --iodepth=32 --direct
 	--ioengine=io_uring --size=64M --io_size=16M --output=/dev/null
 "$BUBLK" list --json | grep -q "\"target\": \"null\"" || die "list --json does not show the null device"
 must "$BUBLK" del -n "$id"
+
+# the driver's largest depth: more requests in flight than one BPF batch holds
+id=$(add_dev -t null --size 64M -d 4096 --max-io 64K)
+[ "$(cat /sys/block/ublkb$id/mq/0/nr_tags)" = 4096 ] || die "depth $(cat /sys/block/ublkb$id/mq/0/nr_tags), expected 4096"
+must fio --name=deep --filename=/dev/ublkb$id --rw=randread --bs=4k --iodepth=2048 --direct=1 \
+	--ioengine=io_uring --size=64M --io_size=16M --output=/dev/null
+must "$BUBLK" del -n "$id"
 assert_no_devices
-echo "null device served reads, writes and fio randrw"
+echo "null device served reads, writes, fio randrw, and 2048 in flight at depth 4096"
