@@ -58,6 +58,27 @@ struct {
 } bublk_dev SEC(".maps");
 
 /*
+ * Written by the runtime, one entry per queue, mmapped: the counters and
+ * the trace ring users read with bpftool (docs/inspecting.md). Every
+ * target carries them so that their BTF (field names) is in the object.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, BUBLK_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct bublk_stats);
+} bublk_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, BUBLK_MAX_QUEUES * BUBLK_TRACE_PER_QUEUE);
+	__type(key, __u32);
+	__type(value, struct bublk_trace_rec);
+} bublk_trace SEC(".maps");
+
+/*
  * A program touching arena memory must reference the arena map, or the
  * verifier refuses its address-space casts (libbpf >= 1.4 does this
  * implicitly for arena globals; 1.1 needs it spelled out).

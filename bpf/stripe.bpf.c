@@ -11,6 +11,11 @@ struct stripe_config {
 };
 BUBLK_CONFIG(struct stripe_config);
 
+/* a build variant may watch every request (the reload test's does) */
+#ifndef STRIPE_MAP_HOOK
+#define STRIPE_MAP_HOOK(rq) do { } while (0)
+#endif
+
 static __always_inline int split(const struct bublk_req *rq, struct bublk_emit *e,
 				 __u8 op, __u64 chunk, __u32 n)
 {
@@ -42,6 +47,7 @@ static __always_inline int stripe_map(const struct bublk_req *rq, struct bublk_e
 
 	if (!cfg || !di || !cfg->chunk || !di->nr_backends)
 		return bublk_complete(e, -EIO);
+	STRIPE_MAP_HOOK(rq);
 	n = di->nr_backends;
 	switch (rq->op) {
 	case BUBLK_OP_READ:

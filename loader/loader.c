@@ -146,6 +146,42 @@ fail:
 	return ret;
 }
 
+/* an mmapable array map's values, as one writable mapping */
+static void *map_values(struct bpf_object *obj, const char *name, size_t value_size,
+			size_t *bytes, char *err, size_t errlen)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+	size_t len;
+	void *p;
+
+	if (!m || bpf_map__value_size(m) != value_size ||
+	    !(bpf_map__map_flags(m) & BPF_F_MMAPABLE)) {
+		set_err(err, errlen, "map %s is missing or not the one bublk.bpf.h declares: rebuild the target against this bublk",
+			name);
+		return NULL;
+	}
+	len = (size_t)bpf_map__max_entries(m) * ((value_size + 7) & ~(size_t)7);
+	len = (len + BUBLK_PAGE_SIZE - 1) & ~(size_t)(BUBLK_PAGE_SIZE - 1);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+	if (p == MAP_FAILED) {
+		set_err(err, errlen, "mmap of map %s: %s", name, strerror(errno));
+		return NULL;
+	}
+	*bytes = len;
+	return p;
+}
+
+static int map_runtime_maps(struct bublk_target *t, char *err, size_t errlen)
+{
+	t->stats = map_values(t->obj, "bublk_stats", sizeof(struct bublk_stats), &t->stats_bytes,
+			      err, errlen);
+	if (!t->stats)
+		return -EINVAL;
+	t->trace = map_values(t->obj, "bublk_trace", sizeof(struct bublk_trace_rec),
+			      &t->trace_bytes, err, errlen);
+	return t->trace ? 0 : -EINVAL;
+}
+
 int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 		      const struct bublk_dev_info *dev, const char *const *config, int nr_config,
 		      char *err, size_t errlen)
@@ -179,6 +215,10 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 	t->arena = p;
 	/* touching every page allocates it for both sides */
 	memset(p, 0, t->arena_bytes);
+
+	ret = map_runtime_maps(t, err, errlen);
+	if (ret)
+		return ret;
 
 	if (bpf_map_update_elem(bpf_map__fd(t->dev_map), &zero, dev, 0)) {
 		ret = -errno;
@@ -243,6 +283,12 @@ void bublk_target_close(struct bublk_target *t)
 {
 	if (t->arena)
 		munmap(t->arena, t->arena_bytes);
+	if (t->stats)
+		munmap(t->stats, t->stats_bytes);
+	if (t->trace)
+		munmap(t->trace, t->trace_bytes);
+	t->stats = NULL;
+	t->trace = NULL;
 	if (t->obj)
 		bpf_object__close(t->obj);
 	t->arena = NULL;

@@ -27,6 +27,11 @@ struct bublk_target {
 	int			done_fd;	/* -1: no completion program */
 	void			*arena;		/* == BUBLK_ARENA_ADDR once loaded */
 	size_t			arena_bytes;
+	/* the runtime's counters and trace ring, mmapped (bublk_stats, bublk_trace) */
+	struct bublk_stats	*stats;
+	size_t			stats_bytes;
+	struct bublk_trace_rec	*trace;
+	size_t			trace_bytes;
 	char			name[32];
 	char			path[PATH_MAX];
 	char			pin_dir[256];	/* "" until bublk_pin_prepare() */
@@ -74,6 +79,14 @@ int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch);
 int bublk_target_preload(struct bublk_target *t, int fd, __u64 off, __u32 pages,
 			 char *err, size_t errlen);
 
+/*
+ * Hot reload: load nt (opened with bublk_target_open) for the device old
+ * serves, reusing old's maps by name; refuse an object for another target
+ * or whose same-name maps differ. old keeps running either way.
+ */
+int bublk_target_load_reusing(struct bublk_target *nt, struct bublk_target *old,
+			      char *err, size_t errlen);
+
 /* one BPF_PROG_RUN of bublk_done; -ENOENT when the target has none */
 int bublk_target_done(struct bublk_target *t, struct bublk_batch *batch);
 
@@ -85,6 +98,8 @@ int bublk_pin_claim_state(struct bublk_target *t, char *err, size_t errlen);
 int bublk_pin_prepare(struct bublk_target *t, __u32 dev_id, char *err, size_t errlen);
 /* after load: pin every program and inspectable map */
 int bublk_pin_all(struct bublk_target *t, char *err, size_t errlen);
+/* {"pin_dir": ..., "programs": {name: id}, "maps": {name: id}} for list --json */
+void bublk_target_print_ids(struct bublk_target *t, FILE *f);
 /* the device is gone: remove its directory */
 int bublk_pin_remove(__u32 dev_id);
 

@@ -182,3 +182,35 @@ int bublk_pin_remove(__u32 dev_id)
 		ret = -errno;
 	return ret;
 }
+
+static __u32 obj_id(int fd)
+{
+	struct bpf_prog_info info;	/* id is the first member of prog and map info */
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+void bublk_target_print_ids(struct bublk_target *t, FILE *f)
+{
+	struct bpf_program *p;
+	struct bpf_map *m;
+	bool first = true;
+
+	fprintf(f, "{\"pin_dir\": \"%s\", \"programs\": {", t->pin_dir);
+	bpf_object__for_each_program(p, t->obj) {
+		fprintf(f, "%s\"%s\": %u", first ? "" : ", ", bpf_program__name(p),
+			obj_id(bpf_program__fd(p)));
+		first = false;
+	}
+	fprintf(f, "}, \"maps\": {");
+	first = true;
+	bpf_object__for_each_map(m, t->obj) {
+		if (!inspectable(m) && bpf_map__type(m) != (enum bpf_map_type)BPF_MAP_TYPE_ARENA)
+			continue;
+		fprintf(f, "%s\"%s\": %u", first ? "" : ", ", bpf_map__name(m), obj_id(bpf_map__fd(m)));
+		first = false;
+	}
+	fprintf(f, "}}");
+}

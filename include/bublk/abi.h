@@ -185,4 +185,65 @@ struct bublk_page {
 #define BUBLK_DEV_NO_WRITE_ZEROES (1U << 2)	/* ... nor write zeroes */
 #define BUBLK_DEV_READONLY	(1U << 3)	/* writes are refused */
 
+/*
+ * What every device counts, per queue: the "bublk_stats" map (one entry
+ * per queue, written only by that queue's thread; bpftool reads it).
+ */
+#define BUBLK_MAX_QUEUES	32
+#define BUBLK_STATS_OPS		8	/* indexed by enum bublk_op */
+#define BUBLK_STATS_REJECTS	16	/* indexed by refusal reason (docs/inspecting.md) */
+#define BUBLK_STATS_BATCH_HIST	8	/* batches of 1, 2-3, 4-7, ..., 128 and more */
+
+struct bublk_op_stats {
+	__u64	reqs;		/* requests completed */
+	__u64	bytes;		/* data bytes of the successful ones */
+	__u64	errors;		/* completed with an error */
+	__u64	segs;		/* segments executed for them */
+};
+
+struct bublk_stats {
+	struct bublk_op_stats op[BUBLK_STATS_OPS];
+	__u64	fallbacks;	/* requests mapped by the runtime's C path */
+	__u64	batches;	/* bublk_dispatch runs */
+	__u64	batch_reqs;	/* requests in them (batch_reqs / batches = mean size) */
+	__u64	batch_hist[BUBLK_STATS_BATCH_HIST];
+	__u64	done_batches;	/* bublk_done runs */
+	__u64	bpf_errors;	/* BPF_PROG_RUN failures (their requests fail with EIO) */
+	__u64	rejects[BUBLK_STATS_REJECTS];	/* target answers refused, by reason */
+	__u64	reloads;	/* targets swapped in by "bublk reload" */
+};
+
+/*
+ * A ring of recent requests and what the target decided: the "bublk_trace"
+ * map holds BUBLK_TRACE_PER_QUEUE records per queue (queue q's are entries
+ * q * BUBLK_TRACE_PER_QUEUE ...). A record is written when its request
+ * completes; seq (per queue, from 1) is written last, 0 while it changes;
+ * record s of queue q is entry q * BUBLK_TRACE_PER_QUEUE + (s - 1) % BUBLK_TRACE_PER_QUEUE.
+ */
+#define BUBLK_TRACE_PER_QUEUE	64
+#define BUBLK_TRACE_SEGS	4	/* segments kept per record */
+
+struct bublk_trace_seg {
+	__u8	op;		/* enum bublk_seg_op */
+	__u8	stage;
+	__u16	backend;
+	__u32	len;
+	__u64	backend_off;
+};
+
+struct bublk_trace_rec {
+	__u64	seq;
+	__u64	offset;		/* device byte offset */
+	__u32	len;
+	__s32	result;		/* what the client got: bytes or -errno */
+	__u16	q_id;
+	__u16	tag;
+	__u8	op;		/* enum bublk_op */
+	__u8	nr_segs;	/* segments of the last round (first BUBLK_TRACE_SEGS below) */
+	__u8	rounds;		/* bublk_done rounds */
+	__u8	action;		/* enum bublk_action at dispatch */
+	__u32	reserved;
+	struct bublk_trace_seg segs[BUBLK_TRACE_SEGS];
+};
+
 #endif /* BUBLK_ABI_H */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "control.h"
 #include "dev.h"
 #include "log.h"
 #include "state.h"
@@ -88,12 +89,18 @@ static void stop_signals(sigset_t *set)
 /* serve until a stop signal; the signals are blocked in every thread */
 static int serve(struct bublk_dev *dev)
 {
+	struct bublk_control ctl;
 	sigset_t set;
 	int sig = 0;
+
+	/* without it the device still serves; only "bublk reload" is lost */
+	bool ctl_ok = !bublk_control_start(&ctl, dev);
 
 	stop_signals(&set);
 	sigwait(&set, &sig);
 	bublk_log("dev %u: %s: stopping", dev->info.dev_id, strsignal(sig));
+	if (ctl_ok)
+		bublk_control_stop(&ctl);
 	bublk_dev_destroy(dev);
 	bublk_state_remove(dev->info.dev_id);
 	return 0;

@@ -16,6 +16,9 @@ static const struct {
 	{ "del", cmd_del, "stop and delete devices" },
 	{ "recover", cmd_recover, "take over a device whose daemon died (--recovery devices)" },
 	{ "list", cmd_list, "show the devices bublk serves" },
+	{ "stats", cmd_stats, "a device's counters, or live rates (-w)" },
+	{ "trace", cmd_trace, "recent requests and the segments the target chose" },
+	{ "reload", cmd_reload, "swap in a new build of a live device's target" },
 	{ "features", cmd_features, "show the running kernel's ublk features" },
 };
 

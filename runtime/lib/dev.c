@@ -39,6 +39,8 @@ static void queue_place_arena(struct bublk_dev *dev, struct bublk_queue *q, int 
 	q->segs = (struct bublk_seg *)p;
 	p += page_align((size_t)depth * dev->max_segs * sizeof(struct bublk_seg));
 	q->scratch = (__u8 *)p;
+	q->stats = &dev->target.stats[q_id];
+	q->trace = &dev->target.trace[q_id * BUBLK_TRACE_PER_QUEUE];
 }
 
 static int wait_for_node(const char *path)
@@ -123,6 +125,8 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	memset(dev, 0, sizeof(*dev));
 	dev->cdev_fd = -1;
 	dev->ctrl.fd = -1;
+	dev->current = &dev->target;
+	pthread_mutex_init(&dev->reload_lock, NULL);
 	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++)
 		dev->backends[i].fd = -1;
 	ret = check_opts(o, err, errlen);
@@ -444,26 +448,64 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 	}
 	if (dev->ctrl.fd >= 0)
 		bublk_ctrl_close(&dev->ctrl);
+	for (int i = 0; i < dev->nr_reloaded; i++) {
+		bublk_target_close(dev->reloaded[i]);
+		free(dev->reloaded[i]);
+	}
+	dev->nr_reloaded = 0;
+	dev->current = &dev->target;
 	bublk_target_close(&dev->target);
 	for (int i = 0; i < dev->nr_backends; i++)
 		bublk_backend_close(&dev->backends[i]);
 	dev->nr_backends = 0;
 }
 
-void bublk_dev_stats(const struct bublk_dev *dev, struct bublk_queue_stats *sum)
+void bublk_stats_sum(const struct bublk_stats *per_queue, int nr_queues, struct bublk_stats *sum)
 {
-	memset(sum, 0, sizeof(*sum));
-	for (int i = 0; i < dev->nr_queues_started; i++) {
-		const struct bublk_queue_stats *s = &dev->queues[i].stats;
+	const __u64 *src;
+	__u64 *dst = (__u64 *)sum;
 
-		sum->reqs += s->reqs;
-		sum->bytes += s->bytes;
-		sum->errors += s->errors;
-		sum->segs += s->segs;
-		sum->fallbacks += s->fallbacks;
-		sum->batches += s->batches;
-		sum->dispatch_errors += s->dispatch_errors;
-		for (int r = 0; r < BUBLK_REJ_NR; r++)
-			sum->rejects[r] += s->rejects[r];
+	/* every member is a __u64 counter */
+	memset(sum, 0, sizeof(*sum));
+	for (int q = 0; q < nr_queues; q++) {
+		src = (const __u64 *)&per_queue[q];
+		for (size_t i = 0; i < sizeof(*sum) / sizeof(__u64); i++)
+			dst[i] += src[i];
 	}
+}
+
+int bublk_dev_reload(struct bublk_dev *dev, const char *path, char *err, size_t errlen)
+{
+	struct bublk_target *nt;
+	int ret;
+
+	pthread_mutex_lock(&dev->reload_lock);
+	if (dev->nr_reloaded == BUBLK_MAX_RELOADS) {
+		snprintf(err, errlen, "dev %u: %d reloads already; restart the daemon (kill it, bublk recover) to reload more",
+			 dev->info.dev_id, BUBLK_MAX_RELOADS);
+		ret = -ENOSPC;
+		goto out;
+	}
+	nt = calloc(1, sizeof(*nt));
+	if (!nt) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	ret = bublk_target_open(nt, path, err, errlen);
+	if (!ret)
+		ret = bublk_target_load_reusing(nt, dev->current, err, errlen);
+	if (ret) {
+		bublk_target_close(nt);
+		free(nt);
+		goto out;
+	}
+	dev->reloaded[dev->nr_reloaded++] = nt;
+	/* queues pick it up at their next batch */
+	__atomic_store_n(&dev->current, nt, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&dev->target.stats[0].reloads, 1, __ATOMIC_RELAXED);
+	bublk_log("dev %u: reloaded target %s from %s", dev->info.dev_id, nt->name, nt->path);
+out:
+	pthread_mutex_unlock(&dev->reload_lock);
+	return ret;
 }

@@ -17,8 +17,8 @@
 
 #define BUBLK_DEF_DEPTH		128
 #define BUBLK_DEF_QUEUES	1
-#define BUBLK_MAX_QUEUES	32
 #define BUBLK_DEF_IO_BYTES	(512U << 10)
+#define BUBLK_MAX_RELOADS	64	/* per daemon; then restart it (bublk recover) */
 
 enum bublk_data_mode {
 	BUBLK_MODE_AUTO = 0,	/* user copy when the kernel grants it, else copy */
@@ -57,22 +57,11 @@ struct bublk_io {
 	__u8		op;
 	__u8		nr_segs;	/* validated segments in io_segs */
 	__u8		next;		/* first segment not issued yet */
+	__u8		action;		/* what the target answered at dispatch (trace) */
 	bool		notify;		/* the target wants bublk_done */
 	bool		have_data;	/* user copy: the WRITE's data is in buf */
 	struct __kernel_timespec delay;	/* a BUBLK_SEG_DELAY in flight */
-};
-
-/* counters a queue owns (no sharing between queues on the hot path) */
-struct bublk_queue_stats {
-	__u64	reqs;
-	__u64	bytes;
-	__u64	errors;
-	__u64	segs;
-	__u64	fallbacks;
-	__u64	batches;
-	__u64	done_batches;
-	__u64	dispatch_errors;
-	__u64	rejects[BUBLK_REJ_NR];
+	struct bublk_target *tgt;	/* the target that dispatched it (reloads) */
 };
 
 struct bublk_dev;
@@ -101,13 +90,25 @@ struct bublk_queue {
 	int			start_err;
 	sem_t			started;
 	pthread_t		thread;
-	struct bublk_queue_stats stats;
+	/* this queue's entries of the bublk_stats and bublk_trace maps (mmapped) */
+	struct bublk_stats	*stats;
+	struct bublk_trace_rec	*trace;
+	__u64			trace_seq;
 };
 
 struct bublk_dev {
 	struct bublk_ctrl	ctrl;
 	struct ublksrv_ctrl_dev_info info;	/* what ADD_DEV granted */
-	struct bublk_target	target;
+	struct bublk_target	target;		/* the first: owns the arena, counters, trace */
+	/*
+	 * What new batches run: &target, or the last "bublk reload". Older
+	 * targets stay loaded until the device goes, so requests they
+	 * dispatched finish under them (their bublk_done).
+	 */
+	struct bublk_target	*current;
+	struct bublk_target	*reloaded[BUBLK_MAX_RELOADS];
+	int			nr_reloaded;
+	pthread_mutex_t		reload_lock;
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
 	bool			has_base;	/* the last backend is a read-only base image */
@@ -141,11 +142,18 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *opts,
 int bublk_dev_recover(struct bublk_dev *dev, const struct bublk_dev_opts *opts, __u32 dev_id,
 		      char *err, size_t errlen);
 
+/*
+ * Swap in a new build of the device's target (see bublk_target_load_reusing)
+ * between batches. On failure the running target keeps serving and err
+ * says why.
+ */
+int bublk_dev_reload(struct bublk_dev *dev, const char *path, char *err, size_t errlen);
+
 /* STOP_DEV, stop the queues, DEL_DEV, release everything */
 void bublk_dev_destroy(struct bublk_dev *dev);
 
 /* sum of every queue's counters */
-void bublk_dev_stats(const struct bublk_dev *dev, struct bublk_queue_stats *sum);
+void bublk_stats_sum(const struct bublk_stats *per_queue, int nr_queues, struct bublk_stats *sum);
 
 /* queue.c */
 int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id);

@@ -126,21 +126,59 @@ static void complete_io(struct bublk_queue *q, int tag, int err)
 	commit_io(q, tag, err);
 }
 
+/*
+ * Record the finished request in this queue's part of the trace ring: what
+ * it was, what the target decided (its last round's first segments), and
+ * what the client got. seq goes last, so a reader sees whole records.
+ */
+static void trace_io(struct bublk_queue *q, int tag, int res)
+{
+	const struct bublk_io *io = &q->ios[tag];
+	const struct bublk_seg *segs = q->io_segs + (size_t)tag * q->dev->max_segs;
+	struct bublk_trace_rec *r = &q->trace[q->trace_seq % BUBLK_TRACE_PER_QUEUE];
+	int n = io->nr_segs < BUBLK_TRACE_SEGS ? io->nr_segs : BUBLK_TRACE_SEGS;
+
+	__atomic_store_n(&r->seq, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	r->offset = io->offset;
+	r->len = io->len;
+	r->result = res;
+	r->q_id = q->q_id;
+	r->tag = tag;
+	r->op = io->op;
+	r->nr_segs = io->nr_segs;
+	r->rounds = io->round;
+	r->action = io->action;
+	for (int i = 0; i < BUBLK_TRACE_SEGS; i++) {
+		struct bublk_trace_seg *t = &r->segs[i];
+
+		if (i < n)
+			*t = (struct bublk_trace_seg){ .op = segs[i].op, .stage = segs[i].stage,
+				.backend = segs[i].backend, .len = segs[i].len,
+				.backend_off = segs[i].backend_off };
+		else
+			memset(t, 0, sizeof(*t));
+	}
+	__atomic_store_n(&r->seq, ++q->trace_seq, __ATOMIC_RELEASE);
+}
+
 static void commit_io(struct bublk_queue *q, int tag, int err)
 {
 	struct bublk_io *io = &q->ios[tag];
+	struct bublk_op_stats *st = &q->stats->op[io->op & (BUBLK_STATS_OPS - 1)];
 	int res;
 
 	if (err < 0) {
 		res = err;
-		q->stats.errors++;
+		st->errors++;
 	} else if (io->op == BUBLK_OP_READ || io->op == BUBLK_OP_WRITE) {
 		res = io->len;
-		q->stats.bytes += io->len;
+		st->bytes += io->len;
 	} else {
 		res = 0;
 	}
-	q->stats.reqs++;
+	st->reqs++;
+	trace_io(q, tag, res);
 	queue_ublk_cmd(q, tag, true, res);
 }
 
@@ -205,7 +243,7 @@ static int queue_seg(struct bublk_queue *q, int tag, int i)
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = ud_make_seg(tag, i, expect);
 	io->pending++;
-	q->stats.segs++;
+	q->stats->op[io->op & (BUBLK_STATS_OPS - 1)].segs++;
 	return 0;
 }
 
@@ -231,7 +269,7 @@ static void reject(struct bublk_queue *q, int tag, enum bublk_reject why)
 {
 	const struct bublk_io *io = &q->ios[tag];
 
-	if (!q->stats.rejects[why]++)
+	if (!q->stats->rejects[why & (BUBLK_STATS_REJECTS - 1)]++)
 		bublk_log("dev %u queue %d: target answer refused (%s) for op %u at %llu+%u; failing such requests with EIO",
 			  q->dev->info.dev_id, q->q_id, bublk_reject_name(why), io->op,
 			  (unsigned long long)io->offset, io->len);
@@ -250,7 +288,7 @@ static void segs_finished(struct bublk_queue *q, int tag)
 
 	for (int i = io->next; i < io->nr_segs; i++)
 		segs[i].result = BUBLK_SEG_NOT_RUN;
-	if (q->dev->target.done_fd >= 0 && (io->notify || io->result)) {
+	if (io->tgt->done_fd >= 0 && (io->notify || io->result)) {
 		q->done_tags[q->nr_done++] = tag;
 		return;
 	}
@@ -318,6 +356,8 @@ static void execute(struct bublk_queue *q, int tag)
 	enum bublk_reject why;
 	int n, delays = 0;
 
+	if (!io->round)
+		io->action = rq.action;
 	why = bublk_answer_check(&rq, dev->max_segs);
 	if (why) {
 		reject(q, tag, why);
@@ -328,7 +368,7 @@ static void execute(struct bublk_queue *q, int tag)
 		complete_io(q, tag, rq.result < 0 ? rq.result : 0);
 		return;
 	case BUBLK_ACT_FALLBACK:
-		q->stats.fallbacks++;
+		q->stats->fallbacks++;
 		n = fallback_segs(&rq, segs);
 		if (n < 0) {
 			complete_io(q, tag, n);
@@ -381,10 +421,20 @@ static struct bublk_batch queue_batch(struct bublk_queue *q, __u16 *tags, int nr
 	};
 }
 
+/* batch_hist bucket: 1, 2-3, 4-7, ..., 128 and more */
+static int batch_bucket(int nr)
+{
+	int b = 31 - __builtin_clz(nr);
+
+	return b < BUBLK_STATS_BATCH_HIST ? b : BUBLK_STATS_BATCH_HIST - 1;
+}
+
 /* describe newly fetched requests to the target, run it once, act */
 static void dispatch_batch(struct bublk_queue *q)
 {
 	struct bublk_dev *dev = q->dev;
+	/* a reload swaps this between batches */
+	struct bublk_target *tgt = __atomic_load_n(&dev->current, __ATOMIC_ACQUIRE);
 	struct bublk_batch batch;
 	int ret;
 
@@ -413,16 +463,20 @@ static void dispatch_batch(struct bublk_queue *q)
 		io->pending = 0;
 		io->result = 0;
 		io->round = 0;
+		io->nr_segs = 0;
 		io->have_data = false;
+		io->tgt = tgt;
 	}
 	/* one BPF_PROG_RUN per BUBLK_MAX_BATCH requests (depth may be 4096) */
 	for (int first = 0; first < q->nr_ready; first += BUBLK_MAX_BATCH) {
 		int nr = q->nr_ready - first < BUBLK_MAX_BATCH ? q->nr_ready - first : BUBLK_MAX_BATCH;
 
 		batch = queue_batch(q, q->tags + first, nr);
-		q->stats.batches++;
-		ret = bublk_target_dispatch(&dev->target, &batch);
-		if (ret && !q->stats.dispatch_errors++)
+		q->stats->batches++;
+		q->stats->batch_reqs += nr;
+		q->stats->batch_hist[batch_bucket(nr)]++;
+		ret = bublk_target_dispatch(tgt, &batch);
+		if (ret && !q->stats->bpf_errors++)
 			bublk_log("dev %u queue %d: BPF dispatch failed: %s; failing the batch with EIO",
 				  dev->info.dev_id, q->q_id, strerror(ret < 0 ? -ret : EIO));
 		for (int i = first; i < first + nr; i++) {
@@ -445,14 +499,20 @@ static void done_batch(struct bublk_queue *q)
 	__u16 tags[UBLK_MAX_QUEUE_DEPTH];
 
 	while (q->nr_done) {
+		struct bublk_target *tgt = q->ios[q->done_tags[0]].tgt;
 		struct bublk_batch batch;
-		int nr = 0, ret;
+		int nr = 0, later = 0, ret;
 
 		for (int i = 0; i < q->nr_done; i++) {
 			int tag = q->done_tags[i];
 			struct bublk_io *io = &q->ios[tag];
 			struct bublk_req *rq = &q->reqs[tag];
 
+			/* after a reload: one target per run, the others next time round */
+			if (io->tgt != tgt) {
+				q->done_tags[later++] = tag;
+				continue;
+			}
 			if (++io->round > BUBLK_MAX_ROUNDS) {
 				reject(q, tag, BUBLK_REJ_ROUNDS);
 				continue;
@@ -472,19 +532,19 @@ static void done_batch(struct bublk_queue *q)
 			       io->nr_segs * sizeof(struct bublk_seg));
 			tags[nr++] = tag;
 		}
-		/* the target reads the tag list from the arena */
-		memcpy(q->done_tags, tags, nr * sizeof(tags[0]));
-		q->nr_done = 0;
+		/* the target reads its tag list from the arena, after the deferred ones */
+		memcpy(q->done_tags + later, tags, nr * sizeof(tags[0]));
+		q->nr_done = later;
 		if (!nr)
-			break;
-		/* answers may queue more bublk_done work: keep the list apart */
+			continue;
+		/* answers may queue more bublk_done work: it goes after this list */
 		for (int first = 0; first < nr; first += BUBLK_MAX_BATCH) {
 			int n = nr - first < BUBLK_MAX_BATCH ? nr - first : BUBLK_MAX_BATCH;
 
-			batch = queue_batch(q, q->done_tags + first, n);
-			q->stats.done_batches++;
-			ret = bublk_target_done(&q->dev->target, &batch);
-			if (ret && !q->stats.dispatch_errors++)
+			batch = queue_batch(q, q->done_tags + later + first, n);
+			q->stats->done_batches++;
+			ret = bublk_target_done(tgt, &batch);
+			if (ret && !q->stats->bpf_errors++)
 				bublk_log("dev %u queue %d: BPF bublk_done failed: %s; failing its requests with EIO",
 					  q->dev->info.dev_id, q->q_id, strerror(ret < 0 ? -ret : EIO));
 			for (int i = first; i < first + n; i++) {

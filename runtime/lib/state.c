@@ -50,9 +50,9 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 	fprintf(f, "{\"dev_id\": %u, \"pid\": %d, \"block\": \"/dev/ublkb%u\", \"char\": \"/dev/ublkc%u\", ",
 		dev->info.dev_id, pid, dev->info.dev_id, dev->info.dev_id);
 	fprintf(f, "\"target\": ");
-	json_str(f, dev->target.name);
+	json_str(f, dev->current->name);
 	fprintf(f, ", \"object\": ");
-	json_str(f, dev->target.path);
+	json_str(f, dev->current->path);
 	fprintf(f, ", \"size\": %llu, \"queues\": %u, \"depth\": %u, \"max_io_bytes\": %u, ",
 		(unsigned long long)dev->size, dev->info.nr_hw_queues, dev->info.queue_depth,
 		dev->info.max_io_buf_bytes);
@@ -78,8 +78,11 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 	}
 	fprintf(f, "\"config\": ");
 	json_str(f, dev->config);
-	fprintf(f, ", \"readonly\": %s, \"recovery\": %s}\n", dev->readonly ? "true" : "false",
-		(dev->info.flags & UBLK_F_USER_RECOVERY) ? "true" : "false");
+	fprintf(f, ", \"readonly\": %s, \"recovery\": %s, \"block_size\": %u, \"bpf\": ",
+		dev->readonly ? "true" : "false",
+		(dev->info.flags & UBLK_F_USER_RECOVERY) ? "true" : "false", dev->block_size);
+	bublk_target_print_ids(dev->current, f);
+	fprintf(f, "}\n");
 	if (fclose(f))
 		return -errno;
 	/* readers never see a half-written file */
