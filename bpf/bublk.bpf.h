@@ -92,6 +92,27 @@ static __always_inline struct bublk_dev_info *bublk_dev_info(void)
 	return bpf_map_lookup_elem(&bublk_dev, &zero);
 }
 
+/* the smallest of the first n backends (n <= BUBLK_MAX_BACKENDS), for bublk_init */
+static __always_inline __u64 bublk_min_backend_size(const struct bublk_dev_info *di, __u32 n)
+{
+	__u64 min = ~0ULL;
+
+	for (__u32 i = 0; i < BUBLK_MAX_BACKENDS; i++) {
+		__u32 k = i;
+
+		/*
+		 * Hide k from the optimizer so it indexes (masked, provably in
+		 * bounds) instead of walking a pointer the verifier cannot bound.
+		 */
+		asm volatile("" : "+r"(k));
+		if (k >= n)
+			break;
+		if (di->backend_size[k & (BUBLK_MAX_BACKENDS - 1)] < min)
+			min = di->backend_size[k & (BUBLK_MAX_BACKENDS - 1)];
+	}
+	return min;
+}
+
 /*
  * BUBLK_CONFIG(struct my_options): the target's options, set with
  * "bublk add -t T --set key=value" (or bpftool), read with bublk_config().

@@ -152,7 +152,7 @@ int bublk_init(void *ctx)
 {
 	struct mirror_config *cfg = bublk_config_get();
 	struct bublk_dev_info *di = bublk_dev_info();
-	__u64 min = ~0ULL;
+	__u64 min;
 	__u32 n;
 
 	if (!cfg || !di || di->nr_backends < 2 || di->nr_backends > MIRROR_MAX_LEGS)
@@ -160,18 +160,7 @@ int bublk_init(void *ctx)
 	if (cfg->balance > 1)
 		return -EDOM;
 	n = di->nr_backends;
-	for (__u32 i = 0; i < MIRROR_MAX_LEGS; i++) {
-		__u32 k = i;
-		__u64 sz;
-
-		asm volatile("" : "+r"(k));
-		if (k >= n)
-			break;
-		sz = di->backend_size[k & (MIRROR_MAX_LEGS - 1)];
-		if (sz < min)
-			min = sz;
-	}
-	min &= ~4095ULL;
+	min = bublk_min_backend_size(di, n) & ~4095ULL;
 	if (!di->size)
 		di->size = min;
 	return di->size > min ? -ENOSPC : 0;

@@ -75,7 +75,7 @@ int bublk_init(void *ctx)
 {
 	struct stripe_config *cfg = bublk_config_get();
 	struct bublk_dev_info *di = bublk_dev_info();
-	__u64 min = ~0ULL, per_backend;
+	__u64 min, per_backend;
 	__u32 n;
 
 	if (!cfg || !di || di->nr_backends < 1 || di->nr_backends > BUBLK_MAX_BACKENDS)
@@ -88,21 +88,7 @@ int bublk_init(void *ctx)
 	/* a largest request must fit in BUBLK_MAX_SEGS pieces */
 	if (di->max_io_bytes / cfg->chunk + 2 > BUBLK_MAX_SEGS)
 		return -ERANGE;
-	for (__u32 i = 0; i < BUBLK_MAX_BACKENDS; i++) {
-		__u32 k = i;
-		__u64 sz;
-
-		/*
-		 * Hide k from the optimizer so it indexes (masked, provably in
-		 * bounds) instead of walking a pointer the verifier cannot bound.
-		 */
-		asm volatile("" : "+r"(k));
-		if (k >= n)
-			break;
-		sz = di->backend_size[k & (BUBLK_MAX_BACKENDS - 1)];
-		if (sz < min)
-			min = sz;
-	}
+	min = bublk_min_backend_size(di, n);
 	if (!di->size)
 		di->size = min / cfg->chunk * cfg->chunk * n;
 	per_backend = (di->size + cfg->chunk * n - 1) / (cfg->chunk * n) * cfg->chunk;

@@ -24,6 +24,15 @@ int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground
 /* "bublk CMD: message" on stderr */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* -n ARG: a device number, or a message and -EINVAL */
+int cli_dev_id(const char *cmd, const char *arg, int *id);
+
+/*
+ * A live device's pinned map /sys/fs/bpf/bublk/<id>/<name> and its queue
+ * count (from its state file): the fd, or a message and -errno.
+ */
+int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues);
+
 /* is the daemon with this pid still running (not a zombie)? */
 bool pid_alive(int pid);
 

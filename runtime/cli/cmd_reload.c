@@ -36,10 +36,8 @@ int cmd_reload(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_int(optarg, 0, INT_MAX, &id)) {
-				cli_err("reload", "bad -n \"%s\": a device number", optarg);
+			if (cli_dev_id("reload", optarg, &id))
 				return 2;
-			}
 			break;
 		case 'h':
 			usage(stdout);

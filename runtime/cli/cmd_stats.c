@@ -146,20 +146,17 @@ int cmd_stats(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	unsigned long long queues = 0;
+	unsigned int queues = 0;
 	int id = -1, watch = 0, count = 0, opt, fd, ret;
 	struct bublk_stats a, b;
 	bool json = false;
-	char *state;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:w:c:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_int(optarg, 0, INT_MAX, &id)) {
-				cli_err("stats", "bad -n \"%s\": a device number", optarg);
+			if (cli_dev_id("stats", optarg, &id))
 				return 2;
-			}
 			break;
 		case 'w':
 			if (parse_int(optarg, 1, 3600, &watch)) {
@@ -188,20 +185,9 @@ int cmd_stats(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	state = bublk_state_read(id);
-	if (!state || bublk_json_get_u64(state, "queues", &queues) || !queues ||
-	    queues > BUBLK_MAX_QUEUES) {
-		cli_err("stats", "dev %d: no bublk device with that number (see bublk list)", id);
-		free(state);
+	fd = cli_live_map("stats", id, "bublk_stats", &queues);
+	if (fd < 0)
 		return 1;
-	}
-	free(state);
-	fd = stats_map_open(id, "bublk_stats");
-	if (fd < 0) {
-		cli_err("stats", "dev %d: /sys/fs/bpf/bublk/%d/bublk_stats: %s (is its daemon running?)",
-			id, id, strerror(-fd));
-		return 1;
-	}
 	ret = sample(fd, queues, &a);
 	if (!ret && !watch)
 		print_totals(id, &a, json);

@@ -129,21 +129,18 @@ int cmd_trace(int argc, char **argv)
 		{ 0 }
 	};
 	__u64 last[BUBLK_MAX_QUEUES] = { 0 };
-	unsigned long long queues = 0;
+	unsigned int queues = 0;
 	bool follow = false, json = false;
 	const struct bublk_trace_rec *ring;
 	int id = -1, opt, fd;
 	size_t len;
-	char *state;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:fh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_int(optarg, 0, INT_MAX, &id)) {
-				cli_err("trace", "bad -n \"%s\": a device number", optarg);
+			if (cli_dev_id("trace", optarg, &id))
 				return 2;
-			}
 			break;
 		case 'f':
 			follow = true;
@@ -163,20 +160,9 @@ int cmd_trace(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	state = bublk_state_read(id);
-	if (!state || bublk_json_get_u64(state, "queues", &queues) || !queues ||
-	    queues > BUBLK_MAX_QUEUES) {
-		cli_err("trace", "dev %d: no bublk device with that number (see bublk list)", id);
-		free(state);
+	fd = cli_live_map("trace", id, "bublk_trace", &queues);
+	if (fd < 0)
 		return 1;
-	}
-	free(state);
-	fd = stats_map_open(id, "bublk_trace");
-	if (fd < 0) {
-		cli_err("trace", "dev %d: /sys/fs/bpf/bublk/%d/bublk_trace: %s (is its daemon running?)",
-			id, id, strerror(-fd));
-		return 1;
-	}
 	len = (size_t)BUBLK_MAX_QUEUES * BUBLK_TRACE_PER_QUEUE * sizeof(struct bublk_trace_rec);
 	len = (len + 4095) & ~(size_t)4095;
 	ring = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);

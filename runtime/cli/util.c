@@ -5,7 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <limits.h>
+#include <stdlib.h>
+#include <bublk/abi.h>
+
 #include "cli.h"
+#include "state.h"
+#include "stats_map.h"
 
 void cli_err(const char *cmd, const char *fmt, ...)
 {
@@ -35,4 +41,33 @@ bool pid_alive(int pid)
 		alive = p[2] != 'Z' && p[2] != 'X';
 	fclose(f);
 	return alive;
+}
+
+int cli_dev_id(const char *cmd, const char *arg, int *id)
+{
+	if (parse_int(arg, 0, INT_MAX, id)) {
+		cli_err(cmd, "bad -n \"%s\": a device number (see bublk list)", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues)
+{
+	unsigned long long q = 0;
+	char *state = bublk_state_read(id);
+	int fd;
+
+	if (!state || bublk_json_get_u64(state, "queues", &q) || !q || q > BUBLK_MAX_QUEUES) {
+		cli_err(cmd, "dev %d: no bublk device with that number (see bublk list)", id);
+		free(state);
+		return -ENOENT;
+	}
+	free(state);
+	fd = stats_map_open(id, name);
+	if (fd < 0)
+		cli_err(cmd, "dev %d: /sys/fs/bpf/bublk/%d/%s: %s (is its daemon running?)", id, id,
+			name, strerror(-fd));
+	*queues = q;
+	return fd;
 }
