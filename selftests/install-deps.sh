@@ -9,6 +9,8 @@ PKGS=(
 	liburing-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	fio e2fsprogs util-linux
+	# the test ublk module (selftests/kmod/build.sh): kbuild + module BTF
+	gcc-12 bc python3 dwarves
 )
 
 missing=()
