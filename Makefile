@@ -33,6 +33,9 @@ BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Werror -Iinclude -Ibpf -I$(O) -D__TARGET
 # the project's BPF targets; every one must load on the host and VM kernels
 TARGETS		:= null loop stripe
 BPF_OBJS	:= $(TARGETS:%=$(O)/bpf/%.bpf.o)
+# BPF for the test ublk module's hooks (selftests/kmod): built, never loaded
+# on the host (their struct_ops types and kfuncs exist only in that module)
+KMOD_BPF_OBJS	:= $(O)/bpf/sg_hook.bpf.o
 
 LIB_SRCS	:= $(wildcard runtime/lib/*.c) $(wildcard loader/*.c)
 LIB_OBJS	:= $(LIB_SRCS:%.c=$(O)/%.o)
@@ -42,13 +45,20 @@ HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h
 
 TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
+KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
+TEST_PROGS	+= $(KMOD_TEST_PROGS)
 
-all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(O)/bublk.pc
+all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(KMOD_BPF_OBJS) $(O)/bublk.pc
 
 $(O)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(call msg,BTF,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(O)/bpf/sg_hook.bpf.o: bpf/sg_hook.bpf.c include/bublk/sg_hook.h include/bublk/ublk_uapi.h $(O)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
@@ -78,6 +88,11 @@ $(O)/bublk.pc: Makefile
 	$(call msg,GEN,$@)
 	$(Q)printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -lelf -lz -lpthread\nCflags: -I$${includedir}\n' \
 		'$(PREFIX)' '$(LIBDIR)' '$(PREFIX)' '$(VERSION)' > $@
+
+$(O)/selftests/kmod/%: selftests/kmod/%.c $(O)/libbublk.a $(HDRS)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(O)/libbublk.a $(LDLIBS)
 
 $(O)/selftests/%: selftests/host/%.c $(O)/libbublk.a $(HDRS)
 	@mkdir -p $(@D)

@@ -18,7 +18,9 @@
 #ifndef BUBLK_SG_HOOK_H
 #define BUBLK_SG_HOOK_H
 
+#ifndef __bpf__
 #include <linux/types.h>
+#endif
 
 /* the module never passes more pieces than this (more -> plain fallback) */
 #define BUBLK_SG_MAX_PIECES	16
@@ -64,6 +66,25 @@ struct bublk_sg_ctx {
 struct bublk_sg_ops {
 	int	(*build)(struct bublk_sg_ctx *ctx);
 	__u32	dev_id;		/* the device this program serves */
+};
+
+/*
+ * bublk's program for the hook (bpf/sg_hook.bpf.c) and its loader
+ * (loader/sg_hook.c): the program's configuration, one entry of its
+ * "sg_cfg" array map.  Slot s = q_id * depth + tag lives at
+ * slots + s * slot_bytes in the device's arena and holds one
+ * struct ublk_shmem_sg_iov of up to max_entries entries.
+ */
+struct bublk_sg_cfg {
+	__u64	slots;		/* arena address of the first slot */
+	__u32	slot_bytes;
+	__u32	max_entries;
+	__u32	nr_queues;
+	__u32	depth;
+	__u32	dev_id;
+	__u32	pad;
+	__u64	built;		/* iovs written (statistics) */
+	__u64	refused;	/* requests refused (statistics) */
 };
 
 #endif /* BUBLK_SG_HOOK_H */

@@ -30,6 +30,8 @@ int bublk_ctrl_start_dev(struct bublk_ctrl *c, __u32 dev_id, int daemon_pid);
 int bublk_ctrl_stop_dev(struct bublk_ctrl *c, __u32 dev_id);
 int bublk_ctrl_del_dev(struct bublk_ctrl *c, __u32 dev_id);
 int bublk_ctrl_get_queue_affinity(struct bublk_ctrl *c, __u32 dev_id, int q_id, cpu_set_t *cpus);
+int bublk_ctrl_reg_buf(struct bublk_ctrl *c, __u32 dev_id, void *addr, __u64 len, __u32 flags);
+int bublk_ctrl_unreg_buf(struct bublk_ctrl *c, __u32 dev_id, __u32 index);
 
 const char *bublk_ctrl_cmd_name(unsigned int nr);
 
