@@ -66,6 +66,14 @@ int BPF_PROG(build, struct bublk_sg_ctx *c)
 			    cfg->slot_bytes;
 	iov = (struct ublk_shmem_sg_iov __arena *)slot;
 
+	/*
+	 * Hide n's bound from the compiler: otherwise it drops the constant
+	 * loop bound below as redundant, and the verifier, which does not
+	 * know n <= 16 any more on its zero-extended copy, cannot prove the
+	 * loop ends.
+	 */
+	asm volatile("" : "+r"(n));
+
 	for (i = 0; i < BUBLK_SG_MAX_PIECES && i < n; i++) {
 		if (bpf_bublk_sg_piece(c, i, &p))
 			return -1;

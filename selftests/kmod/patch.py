@@ -67,9 +67,10 @@ def main():
             "\tmutex_init(&ub->mutex);\n\tbublk_shm_init(ub);\n", "add_dev init")
 
     # everything unpinned when the device is released
-    s = sub(s, "\tublk_free_dev_number(ub);\n\tmutex_destroy(&ub->mutex);\n\tkfree(ub);\n",
-            "\tublk_free_dev_number(ub);\n\tbublk_shm_release(ub);\n"
-            "\tmutex_destroy(&ub->mutex);\n\tkfree(ub);\n", "ublk_cdev_rel")
+    # (before the device number goes: DEL_DEV returns once it is free)
+    s = sub(s, "\tublk_deinit_queues(ub);\n\tublk_free_dev_number(ub);\n\tmutex_destroy(&ub->mutex);\n",
+            "\tublk_deinit_queues(ub);\n\tbublk_shm_release(ub);\n"
+            "\tublk_free_dev_number(ub);\n\tmutex_destroy(&ub->mutex);\n", "ublk_cdev_rel")
 
     s = sub(s, "\tcase UBLK_CMD_END_USER_RECOVERY:\n\t\tret = ublk_ctrl_end_recovery(ub, cmd);\n\t\tbreak;\n",
             "\tcase UBLK_CMD_END_USER_RECOVERY:\n\t\tret = ublk_ctrl_end_recovery(ub, cmd);\n\t\tbreak;\n"

@@ -1,0 +1,42 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Tests of the test ublk module (selftests/kmod), inside the VM booted with
+# BUBLK_VM_UBLK_KO=build/kmod/ublk_drv.ko.  Prints "ok kmod/NAME" or
+# "not ok kmod/NAME"; exit status 1 if any failed.
+cd "$(dirname "$0")/../.." || exit 1
+failed=0
+say() {
+	echo "$1 kmod/$2"
+	[ "$1" = ok ] || failed=$((failed + 1))
+}
+
+# the driver in the VM must be ours, with its struct_ops type in its BTF
+if bpftool btf dump file /sys/kernel/btf/ublk_drv 2>/dev/null | grep -q "STRUCT 'bublk_sg_ops'"; then
+	say ok module_is_bublk_build
+else
+	say "not ok" module_is_bublk_build
+fi
+
+dmesg -c >/dev/null
+prog=build/selftests/kmod/shmem_test
+if [ -x "$prog" ]; then
+	out=$(timeout 120 "$prog" build/bpf/sg_hook.bpf.o 2>&1)
+	rc=$?
+	echo "$out" | sed -E 's/^(ok|not ok) /\1 kmod\//'
+	echo "$out" | grep -q '^not ok' && failed=$((failed + 1))
+	if [ $rc -ne 0 ] && ! echo "$out" | grep -q '^not ok'; then
+		say "not ok" "shmem_test (status $rc)"
+	fi
+else
+	say "not ok" "shmem_test (not built: make $prog)"
+fi
+
+# no kernel complaint while registering, serving and tearing down
+bad=$(dmesg | grep -E 'BUG|WARNING|Oops|general protection|refcount_t|leak' || true)
+if [ -z "$bad" ]; then
+	say ok dmesg_clean
+else
+	say "not ok" dmesg_clean
+	echo "$bad" | sed 's/^/    /' | head -20
+fi
+exit $((failed > 0))
