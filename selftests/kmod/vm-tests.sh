@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Tests of the test ublk module (selftests/kmod), inside the VM booted with
-# BUBLK_VM_UBLK_KO=build/kmod/ublk_drv.ko.  Prints "ok kmod/NAME" or
-# "not ok kmod/NAME"; exit status 1 if any failed.
+# BUBLK_VM_UBLK_KO=build/kmod/ublk_drv.ko (selftests/run.sh does that).
+# Prints "ok kmod/NAME" or "not ok kmod/NAME"; exit status 1 if any failed.
+# BUBLK_KMOD_REGRESS: device tests also run against the module
+# (default "t_null t_loop_modes"; empty for none).
 cd "$(dirname "$0")/../.." || exit 1
 failed=0
 say() {
@@ -30,6 +32,13 @@ if [ -x "$prog" ]; then
 else
 	say "not ok" "shmem_test (not built: make $prog)"
 fi
+
+# the patched driver still serves bublk's normal paths (copy and user copy)
+for t in ${BUBLK_KMOD_REGRESS-t_null t_loop_modes}; do
+	bash selftests/device/run-all.sh "selftests/device/$t.sh" 2>&1 |
+		sed -E 's/^(ok|not ok) /\1 kmod\/regress\//'
+	[ "${PIPESTATUS[0]}" = 0 ] || failed=$((failed + 1))
+done
 
 # no kernel complaint while registering, serving and tearing down
 bad=$(dmesg | grep -E 'BUG|WARNING|Oops|general protection|refcount_t|leak' || true)
