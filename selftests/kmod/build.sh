@@ -69,7 +69,9 @@ for p in $PKGS; do
 	# apt drops privileges to _apt while downloading; let it write here
 	dl=$(mktemp -d "$OUT/debs/.dl.XXXXXX")
 	chmod 0777 "$dl"
-	if ! (cd "$dl" && apt-get download -qq "$p=$VERSION") >>"$log" 2>&1; then
+	if ! (cd "$dl" && apt-get download -qq "$p=$VERSION") >>"$log" 2>&1 &&
+		! { [ "$(id -u)" = 0 ] && apt-get update -qq >>"$log" 2>&1 &&
+			(cd "$dl" && apt-get download -qq "$p=$VERSION") >>"$log" 2>&1; }; then
 		rm -rf "$dl"
 		cat "$log" >&2
 		die "apt-get download $p=$VERSION failed (apt-get update as root?)"
