@@ -240,14 +240,30 @@ static int sg_attach_raw(struct bublk_sg_hook *h, const struct sg_types *st, int
 	return 0;
 }
 
+/*
+ * Registered once per process and never unregistered: libbpf 1.1's
+ * libbpf_unregister_prog_handler() frees its table when the last handler
+ * goes (realloc to 0) but keeps the pointer, so registering again after
+ * that corrupts the heap.
+ */
+static int sg_handler_once(void)
+{
+	LIBBPF_OPTS(libbpf_prog_handler_opts, hopts, .prog_prepare_load_fn = sg_prep_load);
+	static int handler;
+
+	if (handler <= 0)
+		handler = libbpf_register_prog_handler("bublk_sg+", BPF_PROG_TYPE_STRUCT_OPS,
+						       0, &hopts);
+	return handler;
+}
+
 static int sg_load(struct bublk_sg_hook *h, const char *path, struct sg_types *st,
 		   const struct bublk_sg_hook_opts *o, char *err, size_t errlen)
 {
-	LIBBPF_OPTS(libbpf_prog_handler_opts, hopts, .prog_prepare_load_fn = sg_prep_load);
 	struct bpf_map *arena;
 	int handler, ret;
 
-	handler = libbpf_register_prog_handler("bublk_sg+", BPF_PROG_TYPE_STRUCT_OPS, 0, &hopts);
+	handler = sg_handler_once();
 	if (handler < 0)
 		return seterr(err, errlen, handler, "cannot register the section handler");
 	h->obj = bpf_object__open_file(path, NULL);
@@ -275,7 +291,6 @@ static int sg_load(struct bublk_sg_hook *h, const char *path, struct sg_types *s
 	if (ret)
 		ret = seterr(err, errlen, ret, "%s: load failed: %s", path, strerror(-ret));
 out:
-	libbpf_unregister_prog_handler(handler);
 	return ret;
 }
 
@@ -326,7 +341,8 @@ int bublk_sg_hook_attach(const char *obj_path, const struct bublk_sg_hook_opts *
 
 	cfg.slots = o->arena_addr + o->slots_off;
 	cfg.slot_bytes = SG_SLOT_BYTES;
-	cfg.max_entries = BUBLK_SG_MAX_PIECES;
+	cfg.max_entries = o->max_entries && o->max_entries < BUBLK_SG_MAX_PIECES ?
+			  o->max_entries : BUBLK_SG_MAX_PIECES;
 	cfg.nr_queues = o->nr_queues;
 	cfg.depth = o->depth;
 	cfg.dev_id = o->dev_id;

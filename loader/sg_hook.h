@@ -25,6 +25,8 @@ struct bublk_sg_hook_opts {
 	__u64	arena_addr;
 	__u64	arena_bytes;
 	__u64	slots_off;	/* where in the arena the iov slots go */
+	/* refuse requests of more pieces (0: BUBLK_SG_MAX_PIECES) */
+	__u32	max_entries;
 };
 
 /* bytes of arena the slots of nr_queues x depth tags take */

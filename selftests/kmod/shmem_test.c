@@ -24,6 +24,8 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
+#include <bpf/bpf.h>
+
 #include "ctrl.h"
 #include "sg_hook.h"
 #include <bublk/sg_hook.h>
@@ -35,6 +37,7 @@
 #define PG		4096
 #define SG_ARENA_ADDR	(1ULL << 43)
 #define SG_ARENA_BYTES	(64 << 10)
+#define DEV_ARENA_ADDR	(1ULL << 42)
 
 static int failed;
 
@@ -89,6 +92,7 @@ struct srv {
 	/* how the last ZC / SG request arrived */
 	__u32			zc_idx, zc_off;
 	__u32			sg_nr;
+	__u64			sg_addr;
 	struct ublk_shmem_sg_entry sg[BUBLK_SG_MAX_PIECES];
 };
 
@@ -181,6 +185,7 @@ static int srv_serve(struct srv *s, int tag)
 			return -EIO;
 		}
 		s->sg_nr = iov->nr;
+		s->sg_addr = iod->addr;
 		s->n.sg++;
 	} else {
 		move(op, s->tagbuf[tag], s->store + off, len);
@@ -602,6 +607,25 @@ static void test_registration_errors(struct srv *s, struct shm *a)
 	close(ro.fd);
 }
 
+/* an arena standing in for the device's (the runtime's), mapped at addr */
+static int dev_arena_create(__u64 addr, size_t bytes)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_MMAPABLE, .map_extra = addr);
+	void *p;
+	int fd;
+
+	fd = bpf_map_create(33 /* BPF_MAP_TYPE_ARENA */, "dev_arena", 0, 0, bytes / PG, &mo);
+	if (fd < 0)
+		return -errno;
+	p = mmap((void *)(uintptr_t)addr, bytes, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
 static void test_sg(struct srv *s, struct shm *a, struct shm *b, const char *obj)
 {
 	struct bublk_sg_hook_opts o = {
@@ -653,6 +677,42 @@ static void test_sg(struct srv *s, struct shm *a, struct shm *b, const char *obj
 	       (unsigned long long)refused);
 	bublk_sg_hook_detach(h);
 	check_iov(s, "sg_detached_falls_back", true, two, 2, 3 << 20, PLAIN);
+
+	/* a program that refuses (at most 1 entry): the upstream fallback */
+	o.max_entries = 1;
+	ret = bublk_sg_hook_attach(obj, &o, &h, err, sizeof(err));
+	report(!ret, "sg_hook_attach_refusing", "%s", err);
+	if (!ret) {
+		check_iov(s, "sg_refused_falls_back", true, two, 2, 3 << 20, PLAIN);
+		ret = bublk_sg_hook_stats(h, &built, &refused);
+		report(!ret && built == 0 && refused == 1, "sg_refusal_counted",
+		       "built %llu refused %llu (want 0, 1)", (unsigned long long)built,
+		       (unsigned long long)refused);
+		bublk_sg_hook_detach(h);
+	}
+	o.max_entries = 0;
+
+	/* the way the runtime attaches: into an arena the device already has */
+	o.arena_fd = dev_arena_create(DEV_ARENA_ADDR, SG_ARENA_BYTES);
+	o.arena_addr = DEV_ARENA_ADDR;
+	o.slots_off = PG;
+	if (o.arena_fd < 0) {
+		report(false, "sg_hook_attach_device_arena", "arena: %s", strerror(-o.arena_fd));
+		return;
+	}
+	ret = bublk_sg_hook_attach(obj, &o, &h, err, sizeof(err));
+	report(!ret, "sg_hook_attach_device_arena", "%s", err);
+	if (!ret) {
+		check_iov(s, "sg_device_arena_write", true, two, 2, 7 << 20, SG);
+		check_sg_pieces(s, "sg_device_arena_iov", want_two, 2);
+		report(s->sg_addr >= DEV_ARENA_ADDR + PG &&
+		       s->sg_addr < DEV_ARENA_ADDR + SG_ARENA_BYTES, "sg_iov_in_device_arena",
+		       "iov at %#llx, arena slots at %#llx", (unsigned long long)s->sg_addr,
+		       (unsigned long long)DEV_ARENA_ADDR + PG);
+		bublk_sg_hook_detach(h);
+	}
+	munmap((void *)(uintptr_t)DEV_ARENA_ADDR, SG_ARENA_BYTES);
+	close(o.arena_fd);
 }
 
 int main(int argc, char **argv)
