@@ -57,6 +57,7 @@ struct sg_types {
 	__u32	build_idx;	/* member index of build */
 	__u32	build_off;
 	__u32	dev_id_off;
+	bool	sleepable;	/* tests: ask for BPF_F_SLEEPABLE */
 };
 
 /* the section handler runs inside bpf_object__load(): no user pointer */
@@ -173,6 +174,8 @@ static int sg_prep_load(struct bpf_program *prog, struct bpf_prog_load_opts *opt
 	opts->attach_btf_id = loading->ops_id;
 	opts->attach_btf_obj_fd = loading->btf_fd;
 	opts->expected_attach_type = loading->build_idx;	/* struct_ops: member index */
+	if (loading->sleepable)
+		opts->prog_flags |= 1U << 4;			/* BPF_F_SLEEPABLE */
 	return 0;
 }
 
@@ -285,6 +288,7 @@ static int sg_load(struct bublk_sg_hook *h, const char *path, struct sg_types *s
 		ret = seterr(err, errlen, ret, "cannot set up the arena: %s", strerror(-ret));
 		goto out;
 	}
+	st->sleepable = o->sleepable;
 	loading = st;
 	ret = bpf_object__load(h->obj);
 	loading = NULL;

@@ -7,6 +7,7 @@
 #ifndef BUBLK_SG_HOOK_LOADER_H
 #define BUBLK_SG_HOOK_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -27,6 +28,8 @@ struct bublk_sg_hook_opts {
 	__u64	slots_off;	/* where in the arena the iov slots go */
 	/* refuse requests of more pieces (0: BUBLK_SG_MAX_PIECES) */
 	__u32	max_entries;
+	/* tests only: load the program sleepable, which the module refuses */
+	bool	sleepable;
 };
 
 /* bytes of arena the slots of nr_queues x depth tags take */

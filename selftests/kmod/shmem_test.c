@@ -678,6 +678,14 @@ static void test_sg(struct srv *s, struct shm *a, struct shm *b, const char *obj
 	bublk_sg_hook_detach(h);
 	check_iov(s, "sg_detached_falls_back", true, two, 2, 3 << 20, PLAIN);
 
+	/* build() runs where dispatch runs: a sleepable program must not load */
+	o.sleepable = true;
+	ret = bublk_sg_hook_attach(obj, &o, &h, err, sizeof(err));
+	report(ret < 0, "sg_sleepable_program_refused", "attach returned %d", ret);
+	if (!ret)
+		bublk_sg_hook_detach(h);
+	o.sleepable = false;
+
 	/* a program that refuses (at most 1 entry): the upstream fallback */
 	o.max_entries = 1;
 	ret = bublk_sg_hook_attach(obj, &o, &h, err, sizeof(err));
