@@ -5,12 +5,11 @@ set -euo pipefail
 
 PKGS=(
 	make gcc libc6-dev pkg-config
+	gcc-12 bc python3 dwarves	# the test ublk module (selftests/kmod): kbuild, BTF
 	clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
 	liburing-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	fio e2fsprogs util-linux
-	# the test ublk module (selftests/kmod/build.sh): kbuild + module BTF
-	gcc-12 bc python3 dwarves
 )
 
 missing=()
