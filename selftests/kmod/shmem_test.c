@@ -607,6 +607,44 @@ static void test_registration_errors(struct srv *s, struct shm *a)
 	close(ro.fd);
 }
 
+/*
+ * A hugetlb memfd (vm-tests.sh reserves the pages): a request inside one
+ * 2 MiB page arrives as one multi-page bvec, walked page frame by page frame.
+ */
+static void test_hugetlb(struct srv *s)
+{
+	const size_t len = 2 << 20;
+	struct shm h = { .idx = -1 };
+	int ret;
+
+	h.fd = memfd_create("shmem_test_huge", MFD_CLOEXEC | MFD_HUGETLB);
+	if (h.fd < 0 || ftruncate(h.fd, len)) {
+		report(false, "hugetlb_reg", "hugetlb memfd: %s", strerror(errno));
+		return;
+	}
+	h.len = len;
+	h.srv = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, h.fd, 0);
+	h.cli = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, h.fd, 0);
+	if (h.srv == MAP_FAILED || h.cli == MAP_FAILED) {
+		report(false, "hugetlb_reg", "mmap hugetlb: %s", strerror(errno));
+		return;
+	}
+	ret = shm_reg(s, &h, 0);
+	report(ret >= 0, "hugetlb_reg", "REG_BUF: %d (%s)", ret, strerror(-ret));
+	if (ret < 0)
+		goto out;
+	check_io(s, "hugetlb_zc_write", true, h.cli + (512 << 10), 256 << 10, 12 << 20, ZC);
+	report(s->zc_idx == (__u32)h.idx && s->zc_off == 512 << 10, "hugetlb_zc_offset",
+	       "addr gave index %u offset %u, want %d, %d", s->zc_idx, s->zc_off, h.idx,
+	       512 << 10);
+	check_io(s, "hugetlb_zc_read", false, h.cli + (1 << 20), 256 << 10, 12 << 20, ZC);
+	EXPECT_RET("hugetlb_unreg", shm_unreg(s, &h), 0);
+out:
+	munmap(h.srv, len);
+	munmap(h.cli, len);
+	close(h.fd);
+}
+
 /* an arena standing in for the device's (the runtime's), mapped at addr */
 static int dev_arena_create(__u64 addr, size_t bytes)
 {
@@ -830,6 +868,7 @@ int main(int argc, char **argv)
 	check_io(&s, "readonly_write_zc", true, r.cli, 64 << 10, 11 << 20, ZC);
 	check_io(&s, "readonly_read_falls_back", false, r.cli, 64 << 10, 11 << 20, PLAIN);
 
+	test_hugetlb(&s);
 	test_sg(&s, &a, &b, obj);
 
 	/* teardown with a, b and r still registered, a no longer mapped */

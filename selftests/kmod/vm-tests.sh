@@ -20,6 +20,8 @@ else
 fi
 
 dmesg -c >/dev/null
+# two 2 MiB pages for shmem_test's hugetlb memfd
+echo 2 >/proc/sys/vm/nr_hugepages
 prog=build/selftests/kmod/shmem_test
 if [ -x "$prog" ]; then
 	out=$(timeout 120 "$prog" build/bpf/sg_hook.bpf.o 2>&1)
