@@ -82,6 +82,7 @@ struct srv {
 	unsigned char		*store;
 	pthread_t		thr;
 	volatile int		ready, stop;
+	bool			user_copy;	/* UBLK_F_USER_COPY device */
 	int			err;
 
 	/* registered buffers, as the server maps them (index -> mapping) */
@@ -113,7 +114,8 @@ static void srv_queue(struct srv *s, int tag, bool commit, int res)
 	cmd->q_id = 0;
 	cmd->tag = tag;
 	cmd->result = res;
-	cmd->addr = (__u64)(uintptr_t)s->tagbuf[tag];
+	/* user copy: no buffer address, the data moves by pread/pwrite */
+	cmd->addr = s->user_copy ? 0 : (__u64)(uintptr_t)s->tagbuf[tag];
 	sqe->user_data = tag;
 }
 
@@ -187,6 +189,16 @@ static int srv_serve(struct srv *s, int tag)
 		s->sg_nr = iov->nr;
 		s->sg_addr = iod->addr;
 		s->n.sg++;
+	} else if (s->user_copy) {
+		off_t pos = UBLKSRV_IO_BUF_OFFSET + ((off_t)tag << UBLK_TAG_OFF);
+		ssize_t r;
+
+		if (op == UBLK_IO_OP_READ)
+			r = pwrite(s->cfd, s->store + off, len, pos);
+		else
+			r = pread(s->cfd, s->store + off, len, pos);
+		if (r != (ssize_t)len)
+			return r < 0 ? -errno : -EIO;
 	} else {
 		move(op, s->tagbuf[tag], s->store + off, len);
 	}
@@ -607,6 +619,47 @@ static void test_registration_errors(struct srv *s, struct shm *a)
 	close(ro.fd);
 }
 
+/* the same matching on a UBLK_F_USER_COPY device (its plain path is pread/pwrite) */
+static void test_user_copy(struct bublk_ctrl *ctrl)
+{
+	struct srv u = { .ctrl = ctrl, .user_copy = true };
+	unsigned char *plain = plain_buf(128 << 10);
+	int saved_bfd = bfd, ret;
+	struct shm m;
+	char path[64];
+
+	ret = dev_add(ctrl, UBLK_F_SHMEM_ZC | UBLK_F_USER_COPY, &u.dev_id);
+	if (ret) {
+		report(false, "user_copy_start", "ADD_DEV: %s", strerror(-ret));
+		goto out;
+	}
+	if (shm_new(&m, 256 << 10, PROT_READ | PROT_WRITE)) {
+		report(false, "user_copy_start", "memfd: %s", strerror(errno));
+		bublk_ctrl_del_dev(ctrl, u.dev_id);
+		goto out;
+	}
+	ret = shm_reg(&u, &m, 0);
+	ret = ret < 0 ? ret : srv_start(&u);
+	report(!ret, "user_copy_start", "REG_BUF/START: %s", strerror(-ret));
+	snprintf(path, sizeof(path), "/dev/ublkb%u", u.dev_id);
+	bfd = ret ? -1 : open(path, O_RDWR | O_DIRECT);
+	if (bfd >= 0) {
+		check_io(&u, "user_copy_zc_write", true, m.cli + 4 * PG, 64 << 10, 1 << 20, ZC);
+		check_io(&u, "user_copy_zc_read", false, m.cli + 32 * PG, 64 << 10, 1 << 20, ZC);
+		check_io(&u, "user_copy_plain_write", true, plain, 128 << 10, 2 << 20, PLAIN);
+		check_io(&u, "user_copy_plain_read", false, plain, 128 << 10, 2 << 20, PLAIN);
+		close(bfd);
+	}
+	if (!ret)
+		EXPECT_RET("user_copy_teardown", srv_teardown(&u), 0);
+	munmap(m.srv, m.len);
+	munmap(m.cli, m.len);
+	close(m.fd);
+out:
+	bfd = saved_bfd;
+	free(plain);
+}
+
 /*
  * A hugetlb memfd (vm-tests.sh reserves the pages): a request inside one
  * 2 MiB page arrives as one multi-page bvec, walked page frame by page frame.
@@ -870,6 +923,8 @@ int main(int argc, char **argv)
 
 	test_hugetlb(&s);
 	test_sg(&s, &a, &b, obj);
+
+	test_user_copy(&ctrl);
 
 	/* teardown with a, b and r still registered, a no longer mapped */
 	close(bfd);
