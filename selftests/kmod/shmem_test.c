@@ -619,6 +619,66 @@ static void test_registration_errors(struct srv *s, struct shm *a)
 	close(ro.fd);
 }
 
+struct io_loop {
+	unsigned char	*mem;
+	int		rounds, errors;
+};
+
+/* the client: write and read back 64 KiB from registered memory, again and again */
+static void *io_loop_fn(void *arg)
+{
+	struct io_loop *l = arg;
+	unsigned char *ref = plain_buf(64 << 10);
+	int i;
+
+	for (i = 0; i < l->rounds; i++) {
+		fill(ref, 64 << 10, 1000 + i);
+		memcpy(l->mem, ref, 64 << 10);
+		if (!io(true, l->mem, 64 << 10, 13 << 20))
+			l->errors++;
+		memset(l->mem, 0, 64 << 10);
+		if (!io(false, l->mem, 64 << 10, 13 << 20) || memcmp(l->mem, ref, 64 << 10))
+			l->errors++;
+	}
+	free(ref);
+	return NULL;
+}
+
+/*
+ * REG/UNREG of another buffer while I/O from a registered one runs: each
+ * freezes the queue; nothing may hang, fail, or lose the match.
+ */
+static void test_reg_under_io(struct srv *s, struct shm *busy)
+{
+	struct io_loop l = { .mem = busy->cli, .rounds = 200 };
+	struct counts a = snap(s), d;
+	int i, idx, regs = 0, unregs = 0;
+	struct shm other;
+	pthread_t t;
+
+	if (shm_new(&other, 64 << 10, PROT_READ | PROT_WRITE) ||
+	    pthread_create(&t, NULL, io_loop_fn, &l)) {
+		report(false, "reg_unreg_under_io", "setup: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < 20; i++) {
+		idx = shm_reg(s, &other, 0);
+		regs += idx >= 0;
+		if (idx >= 0)
+			unregs += !shm_unreg(s, &other);
+		usleep(2000);
+	}
+	pthread_join(t, NULL);
+	d = delta(s, a);
+	report(regs == 20 && unregs == 20 && !l.errors && !d.bad && d.reqs >= 400 &&
+	       d.zc == d.reqs, "reg_unreg_under_io",
+	       "%d/20 reg, %d/20 unreg; I/O errors %d; requests %lu, zc %lu, bad %lu",
+	       regs, unregs, l.errors, d.reqs, d.zc, d.bad);
+	munmap(other.srv, other.len);
+	munmap(other.cli, other.len);
+	close(other.fd);
+}
+
 /* the same matching on a UBLK_F_USER_COPY device (its plain path is pread/pwrite) */
 static void test_user_copy(struct bublk_ctrl *ctrl)
 {
@@ -914,6 +974,7 @@ int main(int argc, char **argv)
 	check_io(&s, "unregistered_falls_back", true, b.cli, 64 << 10, 10 << 20, PLAIN);
 	ret = shm_reg(&s, &b, 0);
 	report(ret >= 0, "reg_again_live", "REG_BUF: %d (%s)", ret, strerror(-ret));
+	test_reg_under_io(&s, &b);
 
 	/* read-only: the server may read it (device WRITE), not fill it */
 	ret = shm_reg(&s, &r, UBLK_SHMEM_BUF_READ_ONLY);
