@@ -35,6 +35,13 @@ else
 	say "not ok" "shmem_test (not built: make $prog)"
 fi
 
+# a crashed shmem_test leaves devices behind: clear them for what follows
+for c in /dev/ublkc*; do
+	[ -e "$c" ] || continue
+	say "not ok" "left_device_${c#/dev/}"
+	build/bublk del -n "${c#/dev/ublkc}" --force >/dev/null 2>&1
+done
+
 # the patched driver still serves bublk's normal paths (copy and user copy)
 for t in ${BUBLK_KMOD_REGRESS-t_null t_loop_modes}; do
 	bash selftests/device/run-all.sh "selftests/device/$t.sh" 2>&1 |
