@@ -33,6 +33,9 @@ BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Werror -Iinclude -Ibpf -I$(O) -D__TARGET
 # the project's BPF targets; every one must load on the host and VM kernels
 TARGETS		:= null loop stripe linear mirror fault overlay
 BPF_OBJS	:= $(TARGETS:%=$(O)/bpf/%.bpf.o)
+# BPF for the test ublk module's hooks (selftests/kmod): built, never loaded
+# on the host (their struct_ops types and kfuncs exist only in that module)
+KMOD_BPF_OBJS	:= $(O)/bpf/sg_hook.bpf.o
 
 LIB_SRCS	:= $(wildcard runtime/lib/*.c) $(wildcard loader/*.c)
 LIB_OBJS	:= $(LIB_SRCS:%.c=$(O)/%.o)
@@ -42,13 +45,20 @@ HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h
 
 TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/examples/hello.bpf.o \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
+KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
+TEST_PROGS	+= $(KMOD_TEST_PROGS)
 
-all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(O)/bublk.pc
+all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(KMOD_BPF_OBJS) $(O)/bublk.pc
 
 $(O)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(call msg,BTF,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(O)/bpf/sg_hook.bpf.o: bpf/sg_hook.bpf.c include/bublk/sg_hook.h include/bublk/ublk_uapi.h $(O)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
@@ -79,11 +89,20 @@ $(O)/bublk: $(CLI_OBJS) $(O)/libbublk.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/bublk.pc: Makefile
+# the .pc names PREFIX: rebuilt whenever PREFIX or LIBDIR differ from the last build
+PC_VARS		:= $(PREFIX):$(LIBDIR):$(VERSION)
+$(O)/bublk.pc: Makefile FORCE
 	@mkdir -p $(@D)
-	$(call msg,GEN,$@)
-	$(Q)printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -lelf -lz -lpthread\nCflags: -I$${includedir}\n' \
-		'$(PREFIX)' '$(LIBDIR)' '$(PREFIX)' '$(VERSION)' > $@
+	@if [ "$$(cat $@.vars 2>/dev/null)" != '$(PC_VARS)' ]; then \
+		printf '  %-7s %s\n' GEN $@; \
+		printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -lelf -lz -lpthread\nCflags: -I$${includedir}\n' \
+			'$(PREFIX)' '$(LIBDIR)' '$(PREFIX)' '$(VERSION)' > $@ && echo '$(PC_VARS)' > $@.vars; \
+	fi
+
+$(O)/selftests/kmod/%: selftests/kmod/%.c $(O)/libbublk.a $(HDRS)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(O)/libbublk.a $(LDLIBS)
 
 $(O)/selftests/%: selftests/host/%.c $(O)/libbublk.a $(HDRS)
 	@mkdir -p $(@D)
@@ -115,5 +134,6 @@ clean:
 	rm -rf $(O)/bpf $(O)/runtime $(O)/loader $(O)/selftests $(O)/bublk $(O)/libbublk.a \
 		$(O)/bublk.pc $(O)/vmlinux.h
 
-.PHONY: all deps test demo install clean
+.PHONY: all deps test demo install clean FORCE
+FORCE:
 .SECONDARY:

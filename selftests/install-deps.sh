@@ -5,6 +5,7 @@ set -euo pipefail
 
 PKGS=(
 	make gcc libc6-dev pkg-config
+	gcc-12 bc python3 dwarves	# the test ublk module (selftests/kmod): kbuild, BTF
 	clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
 	liburing-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd

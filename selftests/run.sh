@@ -6,6 +6,7 @@
 #   selftests/run.sh            everything
 #   BUBLK_TEST_VM=0 ...         host tests only
 #   selftests/run.sh t_null     only the named device tests (host tests still run)
+#   selftests/run.sh kmod       only the test ublk module's tests (VM)
 cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
@@ -34,11 +35,22 @@ section "host: make install, pkg-config, the example built from installed header
 bash selftests/host/t_install.sh 2>&1 | tally
 bash selftests/host/t_no_ublk.sh 2>&1 | tally
 
+# "kmod" names the test ublk module's tests; other names are device tests
 device_tests=()
-for t in "$@"; do device_tests+=("selftests/device/$t.sh"); done
+run_kmod=$(($# == 0))
+for t in "$@"; do
+	if [ "$t" = kmod ]; then
+		run_kmod=1
+	else
+		device_tests+=("selftests/device/$t.sh")
+	fi
+done
+run_device=$(($# == 0 || ${#device_tests[@]} > 0))
 
 if [ "${BUBLK_TEST_VM:-1}" = 0 ]; then
 	section "device tests skipped (BUBLK_TEST_VM=0)"
+elif [ "$run_device" = 0 ]; then
+	:
 elif [ -e /dev/ublk-control ]; then
 	section "device tests on this machine ($(uname -r))"
 	bash selftests/device/run-all.sh "${device_tests[@]}" 2>&1 | tally
@@ -54,6 +66,28 @@ else
 		echo "not ok vm (status $rc; see build/vm/console-run-all.log)" | tally
 	fi
 	rm -f "$vmout"
+fi
+
+# The test ublk module (selftests/kmod): SHMEM_ZC and the sg hook need the
+# patched driver, so always a VM booted with it.  Building it is part of
+# the test: a module that does not build fails, it is never skipped.
+if [ "${BUBLK_TEST_VM:-1}" != 0 ] && [ "$run_kmod" = 1 ]; then
+	section "test ublk module (SHMEM_ZC, sg hook) in the VM"
+	kout=$(mktemp)
+	if ko=$(bash selftests/kmod/build.sh --print 2>"$kout"); then
+		echo "ok kmod/build" | tally
+		BUBLK_VM_UBLK_KO=$ko bash selftests/vm/run.sh selftests/kmod/vm-tests.sh >"$kout" 2>&1
+		rc=$?
+		grep -aE '^(ok|not ok|    |vm:)' "$kout" | tally
+		if [ $rc -ne 0 ] && ! grep -aq '^not ok' "$kout"; then
+			tail -30 "$kout"
+			echo "not ok kmod/vm (status $rc; see build/vm/console-vm-tests.log)" | tally
+		fi
+	else
+		tail -30 "$kout"
+		echo "not ok kmod/build (selftests/kmod/build.sh)" | tally
+	fi
+	rm -f "$kout"
 fi
 
 passed=$(grep -c '^ok' "$results")

@@ -183,3 +183,20 @@ int bublk_ctrl_get_queue_affinity(struct bublk_ctrl *c, __u32 dev_id, int q_id, 
 	return bublk_ctrl_cmd(c, UBLK_CMD_GET_QUEUE_AFFINITY, dev_id, (__u16)-1,
 			      cpus, sizeof(*cpus), q_id);
 }
+
+/* UBLK_F_SHMEM_ZC: long-term pin [addr, addr + len); returns the index */
+int bublk_ctrl_reg_buf(struct bublk_ctrl *c, __u32 dev_id, void *addr, __u64 len, __u32 flags)
+{
+	struct ublk_shmem_buf_reg reg = {
+		.addr = (__u64)(uintptr_t)addr,
+		.len = len,
+		.flags = flags,
+	};
+
+	return bublk_ctrl_cmd(c, UBLK_CMD_REG_BUF, dev_id, (__u16)-1, &reg, sizeof(reg), 0);
+}
+
+int bublk_ctrl_unreg_buf(struct bublk_ctrl *c, __u32 dev_id, __u32 index)
+{
+	return bublk_ctrl_cmd(c, UBLK_CMD_UNREG_BUF, dev_id, (__u16)-1, NULL, 0, index);
+}

@@ -32,6 +32,8 @@ int bublk_ctrl_del_dev(struct bublk_ctrl *c, __u32 dev_id);
 /* DEL_DEV_ASYNC where the kernel has it, else DEL_DEV */
 int bublk_ctrl_del_dev_any(struct bublk_ctrl *c, __u32 dev_id);
 int bublk_ctrl_get_queue_affinity(struct bublk_ctrl *c, __u32 dev_id, int q_id, cpu_set_t *cpus);
+int bublk_ctrl_reg_buf(struct bublk_ctrl *c, __u32 dev_id, void *addr, __u64 len, __u32 flags);
+int bublk_ctrl_unreg_buf(struct bublk_ctrl *c, __u32 dev_id, __u32 index);
 
 const char *bublk_ctrl_cmd_name(unsigned int nr);
 
