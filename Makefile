@@ -44,6 +44,7 @@ CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
 TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/examples/hello.bpf.o \
+		   $(O)/examples/shmem_client \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
 KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
 TEST_PROGS	+= $(KMOD_TEST_PROGS)
@@ -98,6 +99,11 @@ $(O)/bublk.pc: Makefile FORCE
 		printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -lelf -lz -lpthread\nCflags: -I$${includedir}\n' \
 			'$(PREFIX)' '$(LIBDIR)' '$(PREFIX)' '$(VERSION)' > $@ && echo '$(PC_VARS)' > $@.vars; \
 	fi
+
+$(O)/examples/shmem_client: examples/shmem_client.c $(O)/libbublk.a include/bublk/client.h
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(O)/libbublk.a $(LDLIBS)
 
 $(O)/selftests/kmod/%: selftests/kmod/%.c $(O)/libbublk.a $(HDRS)
 	@mkdir -p $(@D)

@@ -63,6 +63,11 @@ struct sg_types {
 /* the section handler runs inside bpf_object__load(): no user pointer */
 static struct sg_types *loading;
 
+size_t bublk_sg_hook_slot_bytes(void)
+{
+	return SG_SLOT_BYTES;
+}
+
 size_t bublk_sg_hook_slots_bytes(__u32 nr_queues, __u32 depth)
 {
 	return (size_t)nr_queues * depth * SG_SLOT_BYTES;

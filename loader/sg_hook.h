@@ -32,6 +32,8 @@ struct bublk_sg_hook_opts {
 	bool	sleepable;
 };
 
+/* bytes of one tag's slot: slot s = q_id * depth + tag sits at slots_off + s * this */
+size_t bublk_sg_hook_slot_bytes(void);
 /* bytes of arena the slots of nr_queues x depth tags take */
 size_t bublk_sg_hook_slots_bytes(__u32 nr_queues, __u32 depth);
 

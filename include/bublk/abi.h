@@ -67,6 +67,7 @@ enum bublk_buf_kind {
 	BUBLK_BUF_NONE = 0,	/* no data (FLUSH, DISCARD, ...) */
 	BUBLK_BUF_COPY,		/* per-tag server buffer (copy mode) */
 	BUBLK_BUF_USER_COPY,	/* moved with pread/pwrite on /dev/ublkcN */
+	BUBLK_BUF_SHMEM,	/* a client's shared memory (UBLK_F_SHMEM_ZC): no copy */
 };
 
 /* one request, as the target sees it (input) and answers it (output) */
@@ -211,6 +212,13 @@ struct bublk_stats {
 	__u64	bpf_errors;	/* BPF_PROG_RUN failures (their requests fail with EIO) */
 	__u64	rejects[BUBLK_STATS_REJECTS];	/* target answers refused, by reason */
 	__u64	reloads;	/* targets swapped in by "bublk reload" */
+	/* UBLK_F_SHMEM_ZC devices: data requests served from shared memory or copied */
+	__u64	zc_reqs;
+	__u64	zc_bytes;
+	__u64	copy_reqs;	/* a READ/WRITE that did not match a registered buffer */
+	__u64	copy_bytes;
+	__u64	zc_bad;		/* flagged with an index/range we do not know: failed */
+	__u64	zc_sg_reqs;	/* of zc_reqs: scattered over buffers (UBLK_IO_F_SHMEM_SG) */
 };
 
 /*

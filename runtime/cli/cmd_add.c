@@ -29,6 +29,7 @@ static void add_usage(FILE *f)
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--base IMG] [--size SIZE] [-q QUEUES]\n"
 		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
 		"                 [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
+		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
 		"                 [--set KEY=VALUE]... [--foreground] [--json]\n"
 		"       bublk add -t TARGET --help     the target's own help and options\n\n"
 		"Create a ublk device served by a BPF target and print its block device\n"
@@ -49,6 +50,11 @@ static void add_usage(FILE *f)
 		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
 		"      --recovery          UBLK_F_USER_RECOVERY(+REISSUE): if the daemon dies, I/O waits\n"
 		"                          and \"bublk recover -n N\" takes the device over\n"
+		"      --shmem-zc          UBLK_F_SHMEM_ZC: O_DIRECT I/O from memory shared with the\n"
+		"                          daemon is served with no copy; clients share memfds over\n"
+		"                          /run/ublk/ublkbN.sock; other I/O takes the normal path\n"
+		"      --htlb FILE         map FILE (hugetlbfs, shared with clients) and register it\n"
+		"      --rdonly-shmem      register --htlb files read-only (writes only match)\n"
 		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
 		"      --json              print the new device as JSON instead of its path\n"
 		"      --set KEY=VALUE     a target option (a member of its bublk_config map)\n"
@@ -280,6 +286,9 @@ int cmd_add(int argc, char **argv)
 		{ "base", required_argument, NULL, 'B' },
 		{ "block-size", required_argument, NULL, 'b' },
 		{ "rotational", no_argument, NULL, 'O' },
+		{ "shmem-zc", no_argument, NULL, 'Z' },
+		{ "htlb", required_argument, NULL, 'H' },
+		{ "rdonly-shmem", no_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -379,6 +388,19 @@ int cmd_add(int argc, char **argv)
 			break;
 		case 'O':
 			o.rotational = true;
+			break;
+		case 'Z':
+			o.shmem_zc = true;
+			break;
+		case 'H':
+			if (o.nr_htlb == 4) {
+				cli_err("add", "at most 4 --htlb files");
+				return 2;
+			}
+			o.htlb[o.nr_htlb++] = optarg;
+			break;
+		case 'Y':
+			o.rdonly_shmem = true;
 			break;
 		case 'h':
 			help = true;

@@ -65,9 +65,13 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, bool json
 		       (unsigned long long)s->batch_reqs);
 		for (int b = 0; b < BUBLK_STATS_BATCH_HIST; b++)
 			printf("%s%llu", b ? ", " : "", (unsigned long long)s->batch_hist[b]);
-		printf("], \"done_batches\": %llu, \"bpf_errors\": %llu, \"reloads\": %llu, \"rejects\": {",
+		printf("], \"done_batches\": %llu, \"bpf_errors\": %llu, \"reloads\": %llu, "
+		       "\"shmem\": {\"zc_reqs\": %llu, \"zc_bytes\": %llu, \"copy_reqs\": %llu, \"copy_bytes\": %llu, \"bad\": %llu, \"sg_reqs\": %llu}, \"rejects\": {",
 		       (unsigned long long)s->done_batches, (unsigned long long)s->bpf_errors,
-		       (unsigned long long)s->reloads);
+		       (unsigned long long)s->reloads, (unsigned long long)s->zc_reqs,
+		       (unsigned long long)s->zc_bytes, (unsigned long long)s->copy_reqs,
+		       (unsigned long long)s->copy_bytes, (unsigned long long)s->zc_bad,
+		       (unsigned long long)s->zc_sg_reqs);
 		first = true;
 		for (int r = 1; r < BUBLK_REJ_NR; r++) {
 			if (!s->rejects[r])
@@ -100,6 +104,12 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, bool json
 			printf("refused target answers (%s): %llu\n", bublk_reject_name(r),
 			       (unsigned long long)s->rejects[r]);
 	}
+	if (s->zc_reqs || s->copy_reqs || s->zc_bad)
+		printf("shared memory: %llu zero-copy requests (%llu scattered, %llu bytes), %llu copied (%llu bytes), %llu with an unknown buffer\n",
+		       (unsigned long long)s->zc_reqs, (unsigned long long)s->zc_sg_reqs,
+		       (unsigned long long)s->zc_bytes,
+		       (unsigned long long)s->copy_reqs, (unsigned long long)s->copy_bytes,
+		       (unsigned long long)s->zc_bad);
 }
 
 static void print_rates(const struct bublk_stats *a, const struct bublk_stats *b, double secs,

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bpf/libbpf.h>
+#include <limits.h>
+
 #include "dev.h"
 #include "log.h"
 
@@ -108,6 +111,14 @@ static int check_opts(const struct bublk_dev_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "max I/O size must be a multiple of 4K between 4K and 32M");
 		return -EINVAL;
 	}
+	if ((o->nr_htlb || o->rdonly_shmem) && !o->shmem_zc) {
+		snprintf(err, errlen, "--htlb and --rdonly-shmem need --shmem-zc");
+		return -EINVAL;
+	}
+	if (o->shmem_zc && o->recovery) {
+		snprintf(err, errlen, "--shmem-zc with --recovery is not supported yet: a new daemon cannot take over the old one's registrations");
+		return -EOPNOTSUPP;
+	}
 	if (o->nr_files > BUBLK_MAX_BACKENDS) {
 		snprintf(err, errlen, "at most %d backing files", BUBLK_MAX_BACKENDS);
 		return -E2BIG;
@@ -127,6 +138,7 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	dev->ctrl.fd = -1;
 	dev->current = &dev->target;
 	pthread_mutex_init(&dev->reload_lock, NULL);
+	bublk_shmem_init(&dev->shmem);
 	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++)
 		dev->backends[i].fd = -1;
 	ret = check_opts(o, err, errlen);
@@ -205,9 +217,12 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 	ret = bublk_pin_prepare(&dev->target, dev->info.dev_id, err, errlen);
 	if (ret)
 		return ret;
-	ret = bublk_target_load(&dev->target,
-				dev->info.nr_hw_queues *
-				queue_arena_bytes(dev->info.queue_depth, dev->max_segs),
+	/* SHMEM_ZC: room after the queues for the scatter/gather hook's iov slots */
+	dev->sg_slots_off = dev->info.nr_hw_queues *
+			    queue_arena_bytes(dev->info.queue_depth, dev->max_segs);
+	ret = bublk_target_load(&dev->target, dev->sg_slots_off +
+				(o->shmem_zc ? page_align(bublk_sg_hook_slots_bytes(
+					dev->info.nr_hw_queues, dev->info.queue_depth)) : 0),
 				&di, o->config, o->nr_config, err, errlen);
 	if (ret)
 		return ret;
@@ -286,6 +301,38 @@ static int dev_start_queues(struct bublk_dev *dev, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * bublk's scatter/gather proposal: where the driver has the hook (the test
+ * module in selftests/kmod), a request scattered over registered buffers
+ * arrives with an iov our BPF program built in the arena. Without it such
+ * requests simply take the normal path.
+ */
+static void attach_sg_hook(struct bublk_dev *dev)
+{
+	struct bublk_sg_hook_opts so = {
+		.dev_id = dev->info.dev_id,
+		.nr_queues = dev->info.nr_hw_queues,
+		.depth = dev->info.queue_depth,
+		.arena_fd = bpf_map__fd(dev->target.arena_map),
+		.arena_addr = BUBLK_ARENA_ADDR,
+		.arena_bytes = dev->target.arena_bytes,
+		.slots_off = dev->sg_slots_off,
+	};
+	char path[PATH_MAX], err[512] = "";
+	int ret;
+
+	ret = bublk_target_resolve("sg_hook", path, sizeof(path));
+	if (!ret)
+		ret = bublk_sg_hook_attach(path, &so, &dev->sg_hook, err, sizeof(err));
+	if (ret) {
+		dev->sg_hook = NULL;
+		bublk_log("dev %u: no scatter/gather hook (%s): scattered requests take the normal path",
+			  dev->info.dev_id, err[0] ? err : strerror(-ret));
+		return;
+	}
+	bublk_log("dev %u: scatter/gather hook attached", dev->info.dev_id);
+}
+
 int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		     char *err, size_t errlen)
 {
@@ -304,6 +351,8 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	want = o->data_mode != BUBLK_MODE_COPY ? UBLK_F_USER_COPY : 0;
 	if (o->recovery)
 		want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+	if (o->shmem_zc)
+		want |= UBLK_F_SHMEM_ZC;
 	dev->ctrl.legacy = o->legacy;
 	dev->info.flags = want | (o->legacy ? 0 : UBLK_F_CMD_IOCTL_ENCODE);
 	ret = bublk_ctrl_add_dev(&dev->ctrl, &dev->info);
@@ -333,6 +382,13 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		ret = -EOPNOTSUPP;
 		goto fail;
 	}
+	if (o->shmem_zc && !(dev->info.flags & UBLK_F_SHMEM_ZC)) {
+		snprintf(err, errlen, "dev %u: --shmem-zc: this kernel does not grant UBLK_F_SHMEM_ZC (upstream 7.1+, or the test module in selftests/kmod)",
+			 dev->info.dev_id);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	dev->shmem_zc = o->shmem_zc;
 
 	ret = dev_load_target(dev, o, err, errlen);
 	if (ret)
@@ -353,6 +409,18 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	dev->started = true;
 	snprintf(bpath, sizeof(bpath), "/dev/ublkb%u", dev->info.dev_id);
 	wait_for_node(bpath);
+	/* shared memory: registered once the disk exists (the kernel freezes it) */
+	for (int i = 0; i < o->nr_htlb; i++) {
+		ret = bublk_shmem_add_file(dev, o->htlb[i], o->rdonly_shmem, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	if (dev->shmem_zc) {
+		ret = bublk_shmem_listen(dev, err, errlen);
+		if (ret)
+			goto fail;
+		attach_sg_hook(dev);
+	}
 	return 0;
 fail:
 	bublk_dev_destroy(dev);
@@ -420,6 +488,11 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 {
 	int ret;
 
+	/* shared buffers first, while the queues still serve what UNREG_BUF drains */
+	if (dev->sg_hook)
+		bublk_sg_hook_detach(dev->sg_hook);
+	dev->sg_hook = NULL;
+	bublk_shmem_release(dev);
 	/* STOP_DEV first: it drains in-flight I/O, which the queues still serve */
 	if (dev->started) {
 		ret = bublk_ctrl_stop_dev(&dev->ctrl, dev->info.dev_id);

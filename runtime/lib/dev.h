@@ -14,6 +14,10 @@
 #include "ctrl.h"
 #include "seg.h"
 #include "loader.h"
+#include "shmem.h"
+#include "sg_hook.h"
+#include <bublk/sg_hook.h>
+#include <sys/uio.h>
 
 #define BUBLK_DEF_DEPTH		128
 #define BUBLK_DEF_QUEUES	1
@@ -40,6 +44,10 @@ struct bublk_dev_opts {
 	__u32		block_size;		/* logical block size: 0 (= 512) or 4096 */
 	bool		legacy;			/* force pre-6.4 (non ioctl-encoded) opcodes */
 	bool		recovery;		/* UBLK_F_USER_RECOVERY(+REISSUE) */
+	bool		shmem_zc;		/* UBLK_F_SHMEM_ZC + the client socket */
+	const char	*htlb[4];		/* shared files to register (--htlb) */
+	int		nr_htlb;
+	bool		rdonly_shmem;		/* register them read-only */
 	enum bublk_data_mode data_mode;
 	const char	*config[16];		/* "key=value" for the target's bublk_config */
 	int		nr_config;
@@ -48,6 +56,7 @@ struct bublk_dev_opts {
 /* per-tag state: the runtime's own record of the request, never the arena's */
 struct bublk_io {
 	void		*buf;		/* copy-mode data buffer */
+	void		*data;		/* this request's data: buf, or shared memory (zc) */
 	__u64		offset;		/* device byte offset */
 	__u32		len;
 	__u32		flags;		/* BUBLK_REQ_F_* */
@@ -60,6 +69,11 @@ struct bublk_io {
 	__u8		action;		/* what the target answered at dispatch (trace) */
 	bool		notify;		/* the target wants bublk_done */
 	bool		have_data;	/* user copy: the WRITE's data is in buf */
+	bool		zc;		/* data is in a client's registered memory */
+	/* UBLK_IO_F_SHMEM_SG: the data is these pieces, in order (nr_sg > 0) */
+	__u8		nr_sg;
+	struct iovec	*sg;		/* [BUBLK_SG_MAX_PIECES], allocated with shmem */
+	struct iovec	*seg_iov;	/* [max_segs][BUBLK_SG_MAX_PIECES]: readv/writev lists */
 	struct __kernel_timespec delay;	/* a BUBLK_SEG_DELAY in flight */
 	struct bublk_target *tgt;	/* the target that dispatched it (reloads) */
 };
@@ -109,6 +123,10 @@ struct bublk_dev {
 	struct bublk_target	*reloaded[BUBLK_MAX_RELOADS];
 	int			nr_reloaded;
 	pthread_mutex_t		reload_lock;
+	struct bublk_shmem	shmem;		/* UBLK_F_SHMEM_ZC registrations */
+	bool			shmem_zc;	/* asked for and granted */
+	struct bublk_sg_hook	*sg_hook;	/* the BPF scatter/gather hook, when the driver has it */
+	size_t			sg_slots_off;	/* arena offset of its per-tag iov slots */
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
 	bool			has_base;	/* the last backend is a read-only base image */

@@ -120,7 +120,7 @@ static void complete_io(struct bublk_queue *q, int tag, int err)
 {
 	struct bublk_io *io = &q->ios[tag];
 
-	if (!err && q->user_copy && io->op == BUBLK_OP_READ && io->len &&
+	if (!err && q->user_copy && !io->zc && io->op == BUBLK_OP_READ && io->len &&
 	    !queue_user_copy(q, tag, true))
 		return;
 	commit_io(q, tag, err);
@@ -193,6 +193,29 @@ static inline struct bublk_seg *io_segs(struct bublk_queue *q, int tag)
 	return q->io_segs + (size_t)tag * q->dev->max_segs;
 }
 
+/*
+ * A scattered request's data [off, off + len) as an iovec list (at most
+ * BUBLK_SG_MAX_PIECES entries): the pieces it overlaps, trimmed.
+ */
+static int sg_range(const struct bublk_io *io, __u64 off, __u32 len, struct iovec *out)
+{
+	int n = 0;
+
+	for (int i = 0; i < io->nr_sg && len; i++) {
+		__u64 plen = io->sg[i].iov_len, take;
+
+		if (off >= plen) {
+			off -= plen;
+			continue;
+		}
+		take = plen - off < len ? plen - off : len;
+		out[n++] = (struct iovec){ (char *)io->sg[i].iov_base + off, take };
+		len -= take;
+		off = 0;
+	}
+	return n;
+}
+
 /* queue segment i of a request on its backend (validated before) */
 static int queue_seg(struct bublk_queue *q, int tag, int i)
 {
@@ -200,7 +223,7 @@ static int queue_seg(struct bublk_queue *q, int tag, int i)
 	const struct bublk_seg *s = &io_segs(q, tag)[i];
 	char *data = s->flags & BUBLK_SEG_F_ARENA ?
 		     (char *)q->scratch + (size_t)tag * BUBLK_SCRATCH_SIZE + s->data_off :
-		     (char *)io->buf + s->data_off;
+		     (char *)io->data + s->data_off;
 	int fd = backend_slot(s->backend);
 	struct io_uring_sqe *sqe;
 	__u32 expect = 0;
@@ -208,6 +231,22 @@ static int queue_seg(struct bublk_queue *q, int tag, int i)
 	sqe = get_sqe(q);
 	if (!sqe)
 		return -EBUSY;
+	if (io->nr_sg && !(s->flags & BUBLK_SEG_F_ARENA) &&
+	    (s->op == BUBLK_SEG_READ || s->op == BUBLK_SEG_WRITE)) {
+		/* scattered client memory: one readv/writev over the pieces */
+		struct iovec *iov = io->seg_iov + (size_t)i * BUBLK_SG_MAX_PIECES;
+		int n = sg_range(io, s->data_off, s->len, iov);
+
+		if (s->op == BUBLK_SEG_READ) {
+			io_uring_prep_readv(sqe, fd, iov, n, s->backend_off);
+		} else {
+			io_uring_prep_writev(sqe, fd, iov, n, s->backend_off);
+			if (io->flags & BUBLK_REQ_F_FUA)
+				sqe->rw_flags = RWF_DSYNC;
+		}
+		expect = s->len;
+		goto queued;
+	}
 	switch (s->op) {
 	case BUBLK_SEG_READ:
 		io_uring_prep_read(sqe, fd, data, s->len, s->backend_off);
@@ -240,6 +279,7 @@ static int queue_seg(struct bublk_queue *q, int tag, int i)
 		io->pending++;
 		return 0;
 	}
+queued:
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = ud_make_seg(tag, i, expect);
 	io->pending++;
@@ -317,7 +357,16 @@ static void issue_stage(struct bublk_queue *q, int tag)
 			struct bublk_seg *s = &segs[io->next];
 
 			if (s->op == BUBLK_SEG_ZERO_FILL) {
-				memset((char *)io->buf + s->data_off, 0, s->len);
+				struct iovec *iov = io->seg_iov + (size_t)io->next * BUBLK_SG_MAX_PIECES;
+				int n;
+
+				if (!io->nr_sg) {
+					memset((char *)io->data + s->data_off, 0, s->len);
+				} else {
+					n = sg_range(io, s->data_off, s->len, iov);
+					for (int k = 0; k < n; k++)
+						memset(iov[k].iov_base, 0, iov[k].iov_len);
+				}
 				s->result = 0;
 			} else if (queue_seg(q, tag, io->next)) {
 				s->result = -EIO;
@@ -358,6 +407,13 @@ static void execute(struct bublk_queue *q, int tag)
 
 	if (!io->round)
 		io->action = rq.action;
+	if (!io->data) {
+		if (!q->stats->zc_bad || q->stats->zc_bad == 1)
+			bublk_log("dev %u queue %d: a request flagged SHMEM_ZC names no registered buffer of ours (addr %llx); failing it",
+				  dev->info.dev_id, q->q_id, (unsigned long long)q->iods[tag].addr);
+		complete_io(q, tag, -EIO);
+		return;
+	}
 	why = bublk_answer_check(&rq, dev->max_segs);
 	if (why) {
 		reject(q, tag, why);
@@ -398,7 +454,7 @@ static void execute(struct bublk_queue *q, int tag)
 	io->result = 0;
 	io->notify = rq.notify;
 	/* user copy: a WRITE's data must be pulled from the kernel first */
-	if (q->user_copy && io->op == BUBLK_OP_WRITE && io->len && !io->have_data) {
+	if (q->user_copy && !io->zc && io->op == BUBLK_OP_WRITE && io->len && !io->have_data) {
 		if (queue_user_copy(q, tag, false))
 			commit_io(q, tag, -EIO);
 		return;
@@ -419,6 +475,87 @@ static struct bublk_batch queue_batch(struct bublk_queue *q, __u16 *tags, int nr
 		.depth = q->depth,
 		.scratch_size = BUBLK_SCRATCH_SIZE,
 	};
+}
+
+/*
+ * bublk's scatter/gather proposal (UBLK_IO_F_SHMEM_SG): iod->addr is this
+ * tag's iov slot in our own arena, which the hook program filled. Trust
+ * nothing in it: the slot must be this tag's, every piece inside one of
+ * our registered buffers, the pieces adding up to the request.
+ */
+static void shmem_sg_request(struct bublk_queue *q, struct bublk_io *io, struct bublk_req *rq,
+			     const struct ublksrv_io_desc *iod)
+{
+	struct bublk_dev *dev = q->dev;
+	int tag = io - q->ios;
+	__u64 slot = BUBLK_ARENA_ADDR + dev->sg_slots_off +
+		     ((__u64)q->q_id * q->depth + tag) * bublk_sg_hook_slot_bytes();
+	const struct ublk_shmem_sg_iov *iov = (const void *)(uintptr_t)slot;
+	__u64 total = 0;
+	__u32 nr;
+
+	if (!dev->sg_hook || iod->addr != slot)
+		goto bad;
+	nr = iov->nr;
+	if (!nr || nr > BUBLK_SG_MAX_PIECES || iov->bytes != io->len)
+		goto bad;
+	for (__u32 i = 0; i < nr; i++) {
+		const struct ublk_shmem_sg_entry *e = &iov->e[i];
+		void *p;
+
+		if (e->offset > 0xffffffffULL)
+			goto bad;
+		p = bublk_shmem_data(&dev->shmem, (__u64)e->buf_index << 32 | e->offset, e->len);
+		if (!p || !e->len)
+			goto bad;
+		io->sg[i] = (struct iovec){ p, e->len };
+		total += e->len;
+	}
+	if (total != io->len)
+		goto bad;
+	io->nr_sg = nr;
+	io->data = io->sg[0].iov_base;
+	io->zc = true;
+	rq->buf_kind = BUBLK_BUF_SHMEM;
+	q->stats->zc_reqs++;
+	q->stats->zc_sg_reqs++;
+	q->stats->zc_bytes += io->len;
+	return;
+bad:
+	q->stats->zc_bad++;
+	io->data = NULL;	/* execute() fails it */
+}
+
+/*
+ * A data request on a SHMEM_ZC device: flagged ones point into a client's
+ * registered memory (no copy either way); the others take the device's
+ * normal path. A flag naming a buffer we do not have fails the request.
+ */
+static void shmem_request(struct bublk_queue *q, struct bublk_io *io, struct bublk_req *rq,
+			  const struct ublksrv_io_desc *iod)
+{
+	void *p;
+
+	if (iod->op_flags & UBLK_IO_F_SHMEM_SG) {
+		shmem_sg_request(q, io, rq, iod);
+		return;
+	}
+	if (!(iod->op_flags & UBLK_IO_F_SHMEM_ZC)) {
+		q->stats->copy_reqs++;
+		q->stats->copy_bytes += io->len;
+		return;
+	}
+	p = bublk_shmem_data(&q->dev->shmem, iod->addr, io->len);
+	if (!p) {
+		q->stats->zc_bad++;
+		io->data = NULL;	/* execute() fails it */
+		return;
+	}
+	io->data = p;
+	io->zc = true;
+	rq->buf_kind = BUBLK_BUF_SHMEM;
+	q->stats->zc_reqs++;
+	q->stats->zc_bytes += io->len;
 }
 
 /* batch_hist bucket: 1, 2-3, 4-7, ..., 128 and more */
@@ -466,6 +603,11 @@ static void dispatch_batch(struct bublk_queue *q)
 		io->nr_segs = 0;
 		io->have_data = false;
 		io->tgt = tgt;
+		io->data = io->buf;
+		io->zc = false;
+		io->nr_sg = 0;
+		if (dev->shmem_zc && (rq->op == BUBLK_OP_READ || rq->op == BUBLK_OP_WRITE))
+			shmem_request(q, io, rq, iod);
 	}
 	/* one BPF_PROG_RUN per BUBLK_MAX_BATCH requests (depth may be 4096) */
 	for (int first = 0; first < q->nr_ready; first += BUBLK_MAX_BATCH) {
@@ -712,6 +854,14 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 	for (size_t t = 0; t < depth; t++) {
 		if (posix_memalign(&q->ios[t].buf, BUBLK_PAGE_SIZE, dev->info.max_io_buf_bytes))
 			return -ENOMEM;
+		if (!dev->shmem_zc)
+			continue;
+		/* scattered shared memory: the pieces and each segment's iovecs */
+		q->ios[t].sg = calloc(BUBLK_SG_MAX_PIECES, sizeof(struct iovec));
+		q->ios[t].seg_iov = calloc((size_t)dev->max_segs * BUBLK_SG_MAX_PIECES,
+					   sizeof(struct iovec));
+		if (!q->ios[t].sg || !q->ios[t].seg_iov)
+			return -ENOMEM;
 	}
 	sem_init(&q->started, 0, 0);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);
@@ -735,8 +885,11 @@ void bublk_queue_stop(struct bublk_queue *q)
 		io_uring_queue_exit(&q->ring);
 	if (q->iods)
 		munmap(q->iods, q->iods_bytes);
-	for (int t = 0; t < q->depth; t++)
+	for (int t = 0; t < q->depth; t++) {
 		free(q->ios[t].buf);
+		free(q->ios[t].sg);
+		free(q->ios[t].seg_iov);
+	}
 	free(q->ios);
 	free(q->io_segs);
 	q->ios = NULL;

@@ -78,6 +78,9 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 	}
 	fprintf(f, "\"config\": ");
 	json_str(f, dev->config);
+	if (dev->shmem_zc)
+		fprintf(f, ", \"shmem_socket\": \"%s\", \"shmem_sg_hook\": %s", dev->shmem.path,
+			dev->sg_hook ? "true" : "false");
 	fprintf(f, ", \"readonly\": %s, \"recovery\": %s, \"block_size\": %u, \"bpf\": ",
 		dev->readonly ? "true" : "false",
 		(dev->info.flags & UBLK_F_USER_RECOVERY) ? "true" : "false", dev->block_size);

@@ -52,6 +52,7 @@ static int fixture_load(struct fixture *f, const char *name, __u64 backend_size)
 						err, sizeof(err));
 	if (ret) {
 		printf("  %s: %s\n", name, err);
+		bublk_target_close(&f->t);	/* a half-loaded target must not block the next */
 		return ret;
 	}
 	f->reqs = f->t.arena;

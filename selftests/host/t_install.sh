@@ -16,7 +16,7 @@ done
 [ "$(PKG_CONFIG_PATH=$r/lib/pkgconfig pkg-config --cflags bublk | xargs)" = "-I/opt/bublk/include" ] ||
 	fail "pkg-config --cflags: $(PKG_CONFIG_PATH=$r/lib/pkgconfig pkg-config --cflags bublk)"
 mkdir -p "$tmp/ex"
-cp examples/hello.bpf.c examples/Makefile "$tmp/ex/"	# away from the tree's headers
+cp examples/hello.bpf.c examples/shmem_client.c examples/Makefile "$tmp/ex/"	# away from the tree's headers
 make -s -C "$tmp/ex" BUBLK_PREFIX="$r" >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "example did not build against the installed headers"; }
 "$r/bin/bublk" add -t "$tmp/ex/hello.bpf.o" --help > "$tmp/help" 2>&1 || { cat "$tmp/help"; fail "installed bublk cannot read the example"; }
 grep -q "skip" "$tmp/help" || fail "target help lacks the skip option"

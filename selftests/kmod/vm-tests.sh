@@ -42,6 +42,12 @@ for c in /dev/ublkc*; do
 	build/bublk del -n "${c#/dev/ublkc}" --force >/dev/null 2>&1
 done
 
+# bublk's own SHMEM_ZC path (selftests/kmod/t_*.sh)
+for t in selftests/kmod/t_*.sh; do
+	bash selftests/device/run-all.sh "$t" 2>&1 | sed -E 's/^(ok|not ok) /\1 kmod\//'
+	[ "${PIPESTATUS[0]}" = 0 ] || failed=$((failed + 1))
+done
+
 # the patched driver still serves bublk's normal paths (copy and user copy)
 for t in ${BUBLK_KMOD_REGRESS-t_null t_loop_modes}; do
 	bash selftests/device/run-all.sh "selftests/device/$t.sh" 2>&1 |
