@@ -265,12 +265,10 @@ static void execute(struct bublk_queue *q, int tag)
 		break;
 	}
 	/* validate everything before issuing anything */
-	for (int i = 0; i < n; i++) {
-		why = bublk_seg_check(&rq, &local[i], dev->backends, dev->nr_backends);
-		if (why) {
-			reject(q, tag, why);
-			return;
-		}
+	why = bublk_segs_check(&rq, local, n, dev->backends, dev->nr_backends);
+	if (why) {
+		reject(q, tag, why);
+		return;
 	}
 	if (!n) {
 		complete_io(q, tag, 0);

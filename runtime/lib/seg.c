@@ -20,6 +20,7 @@ const char *bublk_reject_name(enum bublk_reject r)
 		[BUBLK_REJ_BACKEND_RANGE] = "backend_range",
 		[BUBLK_REJ_DIRECTION] = "wrong_direction",
 		[BUBLK_REJ_READONLY] = "readonly_backend",
+		[BUBLK_REJ_OVERLAP] = "overlapping_reads",
 	};
 
 	return (unsigned int)r < BUBLK_REJ_NR ? names[r] : "unknown";
@@ -80,5 +81,34 @@ enum bublk_reject bublk_seg_check(const struct bublk_req *rq, const struct bublk
 	}
 	if (!fits(s->data_off, s->len, rq->len))
 		return BUBLK_REJ_DATA_RANGE;
+	return BUBLK_REJ_NONE;
+}
+
+enum bublk_reject bublk_segs_check(const struct bublk_req *rq, const struct bublk_seg *segs,
+				   unsigned int n, const struct bublk_backend *backends,
+				   unsigned int nr_backends)
+{
+	enum bublk_reject why;
+
+	for (unsigned int i = 0; i < n; i++) {
+		why = bublk_seg_check(rq, &segs[i], backends, nr_backends);
+		if (why)
+			return why;
+	}
+	/*
+	 * n <= BUBLK_MAX_SEGS and almost always 1: pairwise is cheaper than
+	 * sorting. Ranges are known to lie inside rq->len here, no overflow.
+	 */
+	for (unsigned int i = 0; i < n; i++) {
+		if (segs[i].op != BUBLK_SEG_READ)
+			continue;
+		for (unsigned int j = i + 1; j < n; j++) {
+			if (segs[j].op != BUBLK_SEG_READ)
+				continue;
+			if (segs[i].data_off < segs[j].data_off + segs[j].len &&
+			    segs[j].data_off < segs[i].data_off + segs[i].len)
+				return BUBLK_REJ_OVERLAP;
+		}
+	}
 	return BUBLK_REJ_NONE;
 }

@@ -26,6 +26,7 @@ enum bublk_reject {
 	BUBLK_REJ_BACKEND_RANGE,	/* past the backend's end */
 	BUBLK_REJ_DIRECTION,		/* READ seg on a write request, or the reverse */
 	BUBLK_REJ_READONLY,		/* modifying a read-only backend */
+	BUBLK_REJ_OVERLAP,		/* two READ segments fill the same request bytes */
 	BUBLK_REJ_NR,
 };
 
@@ -37,5 +38,14 @@ enum bublk_reject bublk_answer_check(const struct bublk_req *rq, unsigned int ma
 /* one descriptor against its request and the device's backends */
 enum bublk_reject bublk_seg_check(const struct bublk_req *rq, const struct bublk_seg *s,
 				  const struct bublk_backend *backends, unsigned int nr_backends);
+
+/*
+ * A request's whole answer: every descriptor, and that no two READ
+ * segments land on the same bytes of the request's data (their order of
+ * completion would decide what the client reads). The first reason found.
+ */
+enum bublk_reject bublk_segs_check(const struct bublk_req *rq, const struct bublk_seg *segs,
+				   unsigned int n, const struct bublk_backend *backends,
+				   unsigned int nr_backends);
 
 #endif
