@@ -346,6 +346,30 @@ fail:
 	return ret;
 }
 
+/*
+ * The daemon's counters, once, into its log (/run/bublk/N.log) when the
+ * queues are gone: what a user checks after a misbehaving target or
+ * backend ("refused: backend_range=3" names the rejection reasons).
+ */
+static void log_stats(const struct bublk_dev *dev)
+{
+	struct bublk_queue_stats st;
+	char refused[512] = "";
+	size_t n = 0;
+
+	bublk_dev_stats(dev, &st);
+	for (int r = 1; r < BUBLK_REJ_NR && n < sizeof(refused); r++) {
+		if (st.rejects[r])
+			n += snprintf(refused + n, sizeof(refused) - n, " %s=%llu",
+				      bublk_reject_name(r), (unsigned long long)st.rejects[r]);
+	}
+	bublk_log("dev %u: stats: requests=%llu errors=%llu bytes=%llu segments=%llu fallbacks=%llu dispatch_errors=%llu refused:%s",
+		  dev->info.dev_id, (unsigned long long)st.reqs, (unsigned long long)st.errors,
+		  (unsigned long long)st.bytes, (unsigned long long)st.segs,
+		  (unsigned long long)st.fallbacks, (unsigned long long)st.dispatch_errors,
+		  n ? refused : " none");
+}
+
 void bublk_dev_destroy(struct bublk_dev *dev)
 {
 	int ret;
@@ -359,6 +383,8 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 	}
 	for (int i = 0; i < dev->nr_queues_started; i++)
 		bublk_queue_stop(&dev->queues[i]);
+	if (dev->nr_queues_started)
+		log_stats(dev);
 	dev->nr_queues_started = 0;
 	free(dev->queues);
 	dev->queues = NULL;
