@@ -10,7 +10,7 @@ failed=0
 for t in "${tests[@]}"; do
 	name=$(basename "$t" .sh)
 	start=$(date +%s.%N)
-	if timeout 300 bash "$t" >"$logdir/$name.log" 2>&1; then
+	if timeout "${BUBLK_TEST_TIMEOUT:-300}" bash "$t" >"$logdir/$name.log" 2>&1; then
 		echo "ok $name ($(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1fs", e-s}')): $(tail -1 "$logdir/$name.log")"
 	else
 		echo "not ok $name"
