@@ -73,7 +73,7 @@ int bublk_config_apply(const struct btf *btf, __u32 type_id, void *value, size_t
 
 	st = btf__type_by_id(btf, btf__resolve_type(btf, type_id));
 	if (!st || !btf_is_struct(st)) {
-		snprintf(err, errlen, "bublk_config's value is not a struct");
+		snprintf(err, errlen, "the target's bublk_config map value is not a struct");
 		return -EINVAL;
 	}
 	for (int i = 0; i < nr_config && !ret; i++) {
@@ -95,7 +95,6 @@ int bublk_target_configure(struct bublk_target *t, const char *const *config, in
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(t->obj, "bublk_config");
 	const struct btf *btf = bpf_object__btf(t->obj);
-	char msg[512] = "";
 	__u32 zero = 0;
 	void *value;
 	int ret;
@@ -112,11 +111,7 @@ int bublk_target_configure(struct bublk_target *t, const char *const *config, in
 	/* start from what the map holds: members not named keep their value */
 	bpf_map_lookup_elem(bpf_map__fd(map), &zero, value);
 	ret = bublk_config_apply(btf, bpf_map__btf_value_type_id(map), value,
-				 bpf_map__value_size(map), config, nr_config, msg, sizeof(msg));
-	if (ret == -EINVAL && !strncmp(msg, "bublk_config", 12))
-		snprintf(err, errlen, "target %s: %s", t->name, msg);
-	else if (ret)
-		snprintf(err, errlen, "%s", msg);
+				 bpf_map__value_size(map), config, nr_config, err, errlen);
 	if (!ret && bpf_map_update_elem(bpf_map__fd(map), &zero, value, 0)) {
 		ret = -errno;
 		snprintf(err, errlen, "writing map bublk_config: %s", strerror(errno));
