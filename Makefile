@@ -1,8 +1,15 @@
 # bublk: BPF-target ublk devices.   make | make test | make bench | make install
+#   make fuzz [FUZZ_TIME=60] | make test SAN=1 | make soak [SOAK_SECS=600 SOAK_KILLS=100]
 #
 # Everything builds into $(O) (default ./build): libbublk.a, the bublk
 # command, the BPF target objects (build/bpf/*.bpf.o) and the test programs.
 
+# make SAN=1 [test]: AddressSanitizer + UndefinedBehaviorSanitizer build of
+# the runtime, loader and CLI, in its own tree (default O=build-san)
+SAN		?= 0
+ifeq ($(SAN),1)
+O		?= build-san
+endif
 O		?= build
 PREFIX		?= /usr/local
 DESTDIR		?=
@@ -27,6 +34,9 @@ CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 $(WARN) -Iinclude -Iruntime/lib -Iruntime/cli -Iloader -I$(O) \
 		   -D_GNU_SOURCE -DBUBLK_VERSION='"$(VERSION)"' \
 		   -DBUBLK_TARGET_DIR='"$(TARGETDIR)"' $(EXTRA_CFLAGS)
+ifeq ($(SAN),1)
+CFLAGS		+= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
 LDLIBS		:= -lbpf -luring -lelf -lz -lpthread
 BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Werror -Iinclude -Ibpf -I$(O) -D__TARGET_ARCH_x86
 
@@ -115,12 +125,61 @@ $(O)/selftests/%: selftests/host/%.c $(O)/libbublk.a $(HDRS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(O)/libbublk.a $(LDLIBS)
 
+# --- fuzzing (libFuzzer, clang-19 + libclang-rt-19-dev) --------------------
+# Each harness selftests/fuzz/fuzz_NAME.c is linked with the project's own
+# sources built for fuzzing into $(O)/fuzz/. "make fuzz" runs each for
+# FUZZ_TIME seconds from its seed corpus (selftests/fuzz/corpus/NAME/; new
+# finds go to $(O)/fuzz/corpus/NAME/, crashes to $(O)/fuzz/crash-NAME-*);
+# "make test" runs each for a few seconds (selftests/fuzz/run.sh).
+FUZZ_TIME	?= 60
+FUZZERS		:= $(patsubst selftests/fuzz/fuzz_%.c,%,$(wildcard selftests/fuzz/fuzz_*.c))
+FUZZ_BINS	:= $(FUZZERS:%=$(O)/fuzz/fuzz_%)
+FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS	:= -O1 -g -std=gnu11 -Wall -Iinclude -Iruntime/lib -Iruntime/cli -Iloader \
+		   -D_GNU_SOURCE -DBUBLK_VERSION='"$(VERSION)"' -DBUBLK_TARGET_DIR='"$(TARGETDIR)"' \
+		   -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_OBJS	:= $(patsubst %.c,$(O)/fuzz/obj/%.o,$(LIB_SRCS) $(filter-out runtime/cli/main.c,$(CLI_SRCS)))
+
+$(O)/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(call msg,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(O)/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(call msg,FUZZLD,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@FUZZ_TIME=$(FUZZ_TIME) O=$(O) bash selftests/fuzz/run.sh $(FUZZERS)
+
 deps:
 	@bash selftests/install-deps.sh
 
+# The sanitized pass (make test SAN=1, run by CI after make test): host
+# tests, then these device tests in the VM, with the ASan/UBSan build.
+SAN_DEVICE_TESTS ?= t_loop_fio_verify t_loop_modes t_loop_backing t_loop_discard t_hostile_modes
+
 test: deps
+ifeq ($(SAN),1)
 	@$(MAKE) --no-print-directory all $(TEST_PROGS)
-	@bash selftests/run.sh
+	@BUBLK_O=$(O) BUBLK_SAN=1 BUBLK_FUZZ=0 bash selftests/run.sh $(SAN_DEVICE_TESTS)
+else
+	@$(MAKE) --no-print-directory all $(TEST_PROGS) $(FUZZ_BINS)
+	@BUBLK_O=$(O) bash selftests/run.sh
+endif
+
+# Long runs of the reliability tests: 10 minutes of fio for the memory and
+# fd checks (t_leaks), 100 kill -9 + recover cycles (t_crash_soak).
+SOAK_SECS	?= 600
+SOAK_KILLS	?= 100
+soak: deps
+	@$(MAKE) --no-print-directory all $(TEST_PROGS)
+	@BUBLK_O=$(O) BUBLK_FUZZ=0 BUBLK_SOAK_SECS=$(SOAK_SECS) BUBLK_SOAK_KILLS=$(SOAK_KILLS) \
+		BUBLK_TEST_TIMEOUT=$$(($(SOAK_SECS) * 2 + 600)) BUBLK_VM_TIMEOUT=$$(($(SOAK_SECS) * 4 + 1200)) \
+		bash selftests/run.sh t_leaks t_crash_soak
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -138,8 +197,8 @@ install: all
 
 clean:
 	rm -rf $(O)/bpf $(O)/runtime $(O)/loader $(O)/selftests $(O)/bublk $(O)/libbublk.a \
-		$(O)/bublk.pc $(O)/vmlinux.h
+		$(O)/bublk.pc $(O)/vmlinux.h $(O)/fuzz
 
-.PHONY: all deps test demo install clean FORCE
+.PHONY: all deps test soak fuzz fuzz-build demo install clean FORCE
 FORCE:
 .SECONDARY:

@@ -19,6 +19,24 @@
 #include "loader.h"
 
 
+/*
+ * Where the arena lives in the daemon. AddressSanitizer's shadow memory
+ * covers [0x02008fff7000, 0x10007fff7fff] on x86-64, and BUBLK_ARENA_ADDR
+ * (1 << 44) lies inside it: a sanitized build (make SAN=1) maps the arena
+ * just above, in ASan's high memory. Targets never see the number (they
+ * get arena addresses through struct bublk_batch), so both work alike.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ADDR	(1ULL << 45)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ADDR	(1ULL << 45)
+#endif
+#endif
+#ifndef ARENA_ADDR
+#define ARENA_ADDR	BUBLK_ARENA_ADDR
+#endif
+
 static void set_err(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
@@ -196,7 +214,7 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 		return -E2BIG;
 	}
 	t->arena_bytes = pages * BUBLK_PAGE_SIZE;
-	bpf_map__set_map_extra(t->arena_map, BUBLK_ARENA_ADDR);
+	bpf_map__set_map_extra(t->arena_map, ARENA_ADDR);
 	bpf_map__set_max_entries(t->arena_map, pages);
 	ret = bpf_object__load(t->obj);
 	if (ret) {
@@ -204,12 +222,12 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 			t->path, strerror(-ret));
 		return ret;
 	}
-	p = mmap((void *)BUBLK_ARENA_ADDR, t->arena_bytes, PROT_READ | PROT_WRITE,
+	p = mmap((void *)ARENA_ADDR, t->arena_bytes, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED_NOREPLACE, bpf_map__fd(t->arena_map), 0);
 	if (p == MAP_FAILED) {
 		ret = -errno;
 		set_err(err, errlen, "mmap of the BPF arena at 0x%llx: %s",
-			(unsigned long long)BUBLK_ARENA_ADDR, strerror(errno));
+			(unsigned long long)ARENA_ADDR, strerror(errno));
 		return ret;
 	}
 	t->arena = p;

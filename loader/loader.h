@@ -15,6 +15,7 @@
 struct bpf_object;
 struct bpf_map;
 struct bpf_program;
+struct btf;
 
 struct bublk_target {
 	struct bpf_object	*obj;
@@ -25,7 +26,7 @@ struct bublk_target {
 	struct bpf_program	*done;		/* optional "bublk_done" */
 	int			dispatch_fd;
 	int			done_fd;	/* -1: no completion program */
-	void			*arena;		/* == BUBLK_ARENA_ADDR once loaded */
+	void			*arena;		/* BUBLK_ARENA_ADDR once loaded (higher under ASan) */
 	size_t			arena_bytes;
 	/* the runtime's counters and trace ring, mmapped (bublk_stats, bublk_trace) */
 	struct bublk_stats	*stats;
@@ -68,6 +69,14 @@ int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev);
  */
 int bublk_target_configure(struct bublk_target *t, const char *const *config, int nr_config,
 			   char *err, size_t errlen);
+
+/*
+ * The parsing half of the above, on any BTF: apply "key=value" options to
+ * value (value_size bytes, laid out as BTF type type_id). 0, -EINVAL (bad
+ * syntax, value or member), -ENOENT (no such member); err says which.
+ */
+int bublk_config_apply(const struct btf *btf, __u32 type_id, void *value, size_t value_size,
+		       const char *const *config, int nr_config, char *err, size_t errlen);
 
 /* one BPF_PROG_RUN of bublk_dispatch over a batch; 0 or -errno */
 int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch);

@@ -7,6 +7,7 @@ PKGS=(
 	make gcc libc6-dev pkg-config
 	gcc-12 bc python3 dwarves	# the test ublk module (selftests/kmod): kbuild, BTF
 	clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
+	libclang-rt-19-dev libasan8 libubsan1
 	liburing-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	fio e2fsprogs util-linux python3

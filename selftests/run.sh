@@ -7,6 +7,8 @@
 #   BUBLK_TEST_VM=0 ...         host tests only
 #   selftests/run.sh t_null     only the named device tests (host tests still run)
 #   selftests/run.sh kmod       only the test ublk module's tests (VM)
+#   BUBLK_O=build-san BUBLK_SAN=1 ...   the sanitized build (make test SAN=1)
+#   BUBLK_FUZZ=0 ...            no fuzzing pass
 cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
@@ -27,13 +29,35 @@ tally() {
 
 section() { printf '\n== %s\n' "$*"; }
 
-section "host unit tests"
-./build/selftests/unit 2>&1 | tally
+O=${BUBLK_O:-build}	# the build under test (build-san: make test SAN=1)
+
+# a host test program: its lines, plus a failure if it died without saying so
+# (a sanitizer abort, a crash)
+host_prog() {
+	local name=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | tally
+	if [ $rc -ne 0 ] && ! grep -q '^not ok' <<<"$out"; then
+		echo "not ok $name (exit status $rc)" | tally
+	fi
+}
+
+section "host unit tests${BUBLK_SAN:+ (ASan+UBSan build $O)}"
+host_prog unit "./$O/selftests/unit"
 section "host BPF: every target loads on $(uname -r) and maps synthetic requests"
-./build/selftests/bpf_targets build/bpf 2>&1 | tally
-section "host: make install, pkg-config, the example built from installed headers"
-bash selftests/host/t_install.sh 2>&1 | tally
-bash selftests/host/t_no_ublk.sh 2>&1 | tally
+host_prog bpf_targets "./$O/selftests/bpf_targets" "$O/bpf"
+if [ -z "${BUBLK_SAN:-}" ]; then
+	section "host: make install, pkg-config, the example built from installed headers"
+	bash selftests/host/t_install.sh 2>&1 | tally
+	bash selftests/host/t_no_ublk.sh 2>&1 | tally
+fi
+
+if [ "${BUBLK_FUZZ:-1}" != 0 ]; then
+	section "fuzzing, short pass (${FUZZ_SHORT:-5}s each; make fuzz runs longer)"
+	FUZZ_TIME=${FUZZ_SHORT:-5} O=$O bash selftests/fuzz/run.sh 2>&1 | tally
+fi
 
 # "kmod" names the test ublk module's tests; other names are device tests
 device_tests=()

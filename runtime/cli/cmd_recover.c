@@ -5,6 +5,7 @@
  * re-issues what was in flight) instead of failing it; everything needed
  * to serve it again is in its state file.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,49 @@ static void recover_usage(FILE *f)
 		   "The device must have been created with \"bublk add --recovery\".\n", BUBLK_RUN_DIR);
 }
 
+int recover_parse_state(const char *state, struct recover_state *rs, struct bublk_dev_opts *o)
+{
+	unsigned long long v;
+	char *save = NULL;
+
+	memset(o, 0, sizeof(*o));
+	if (bublk_json_get_str(state, "object", rs->target, sizeof(rs->target)) ||
+	    bublk_json_get_str(state, "files", rs->files, sizeof(rs->files)) ||
+	    bublk_json_get_u64(state, "size", &o->size))
+		return -EINVAL;
+	/*
+	 * Range-check before narrowing: a damaged "queues": 4294967297 must
+	 * be refused, not become 1 queue (found by fuzz_state's check).
+	 */
+	if (bublk_json_get_u64(state, "queues", &v) || v < 1 || v > BUBLK_MAX_QUEUES)
+		return -EINVAL;
+	o->nr_queues = v;
+	if (bublk_json_get_u64(state, "depth", &v) || v < 1 || v > UBLK_MAX_QUEUE_DEPTH)
+		return -EINVAL;
+	o->depth = v;
+	if (bublk_json_get_u64(state, "max_io_bytes", &v) || v < BUBLK_PAGE_SIZE ||
+	    v > (1U << UBLK_IO_BUF_BITS))
+		return -EINVAL;
+	o->max_io_bytes = v;
+	if (!bublk_json_get_str(state, "data_mode", rs->mode, sizeof(rs->mode)))
+		o->data_mode = strcmp(rs->mode, "user_copy") ? BUBLK_MODE_COPY : BUBLK_MODE_USER_COPY;
+	o->readonly = strstr(state, "\"readonly\": true") != NULL;
+	if (!bublk_json_get_str(state, "base", rs->base, sizeof(rs->base)))
+		o->base = rs->base;
+	if (!bublk_json_get_str(state, "config", rs->config, sizeof(rs->config))) {
+		char *csave = NULL;
+
+		for (char *c = strtok_r(rs->config, ";", &csave); c && o->nr_config < 16;
+		     c = strtok_r(NULL, ";", &csave))
+			o->config[o->nr_config++] = c;
+	}
+	o->target = rs->target;
+	for (char *f = strtok_r(rs->files, ",", &save); f && o->nr_files < BUBLK_MAX_BACKENDS;
+	     f = strtok_r(NULL, ",", &save))
+		o->files[o->nr_files++] = f;
+	return 0;
+}
+
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -31,12 +75,12 @@ int cmd_recover(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	static char target[4096], files[8192], mode[32], config[1024], base[4096];
-	struct bublk_dev_opts o = { 0 };
-	unsigned long long v, pid = 0;
+	static struct recover_state rs;
+	struct bublk_dev_opts o;
+	unsigned long long pid = 0;
 	bool foreground = false, json = false;
-	int opt, id = -1;
-	char *state, *save = NULL;
+	int opt, id = -1, ret;
+	char *state;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -78,33 +122,12 @@ int cmd_recover(int argc, char **argv)
 		free(state);
 		return 1;
 	}
-	if (bublk_json_get_str(state, "object", target, sizeof(target)) ||
-	    bublk_json_get_str(state, "files", files, sizeof(files)) ||
-	    bublk_json_get_u64(state, "size", &o.size) ||
-	    bublk_json_get_u64(state, "queues", &v) || !(o.nr_queues = v) ||
-	    bublk_json_get_u64(state, "depth", &v) || !(o.depth = v) ||
-	    bublk_json_get_u64(state, "max_io_bytes", &v) || !(o.max_io_bytes = v)) {
+	ret = recover_parse_state(state, &rs, &o);
+	free(state);
+	if (ret) {
 		cli_err("recover", "dev %d: state file %s/%d.json is incomplete or damaged", id,
 			BUBLK_RUN_DIR, id);
-		free(state);
 		return 1;
 	}
-	if (!bublk_json_get_str(state, "data_mode", mode, sizeof(mode)))
-		o.data_mode = strcmp(mode, "user_copy") ? BUBLK_MODE_COPY : BUBLK_MODE_USER_COPY;
-	o.readonly = strstr(state, "\"readonly\": true") != NULL;
-	if (!bublk_json_get_str(state, "base", base, sizeof(base)))
-		o.base = base;
-	if (!bublk_json_get_str(state, "config", config, sizeof(config))) {
-		char *csave = NULL;
-
-		for (char *c = strtok_r(config, ";", &csave); c && o.nr_config < 16;
-		     c = strtok_r(NULL, ";", &csave))
-			o.config[o.nr_config++] = c;
-	}
-	free(state);
-	o.target = target;
-	for (char *f = strtok_r(files, ",", &save); f && o.nr_files < BUBLK_MAX_BACKENDS;
-	     f = strtok_r(NULL, ",", &save))
-		o.files[o.nr_files++] = f;
 	return bublk_launch(&o, id, foreground, json);
 }

@@ -484,6 +484,39 @@ fail:
 	return ret;
 }
 
+/*
+ * The daemon's counters, once, into its log (/run/bublk/N.log) when the
+ * queues are gone: what a user checks after a misbehaving target or
+ * backend ("refused: backend_range=3" names the rejection reasons).
+ */
+static void log_stats(const struct bublk_dev *dev)
+{
+	__u64 reqs = 0, errors = 0, bytes = 0, segs = 0;
+	char refused[512] = "";
+	struct bublk_stats st;
+	size_t n = 0;
+
+	if (!dev->target.stats || !dev->info.nr_hw_queues)
+		return;
+	bublk_stats_sum(dev->target.stats, dev->info.nr_hw_queues, &st);
+	for (int o = 0; o < BUBLK_STATS_OPS; o++) {
+		reqs += st.op[o].reqs;
+		errors += st.op[o].errors;
+		bytes += st.op[o].bytes;
+		segs += st.op[o].segs;
+	}
+	for (int r = 1; r < BUBLK_REJ_NR && n < sizeof(refused); r++) {
+		if (st.rejects[r])
+			n += snprintf(refused + n, sizeof(refused) - n, " %s=%llu",
+				      bublk_reject_name(r), (unsigned long long)st.rejects[r]);
+	}
+	bublk_log("dev %u: stats: requests=%llu errors=%llu bytes=%llu segments=%llu fallbacks=%llu dispatch_errors=%llu refused:%s",
+		  dev->info.dev_id, (unsigned long long)reqs, (unsigned long long)errors,
+		  (unsigned long long)bytes, (unsigned long long)segs,
+		  (unsigned long long)st.fallbacks, (unsigned long long)st.bpf_errors,
+		  n ? refused : " none");
+}
+
 void bublk_dev_destroy(struct bublk_dev *dev)
 {
 	int ret;
@@ -502,6 +535,8 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 	}
 	for (int i = 0; i < dev->nr_queues_started; i++)
 		bublk_queue_stop(&dev->queues[i]);
+	if (dev->nr_queues_started)
+		log_stats(dev);
 	dev->nr_queues_started = 0;
 	free(dev->queues);
 	dev->queues = NULL;

@@ -403,7 +403,7 @@ static void execute(struct bublk_queue *q, int tag)
 		.notify = arq->notify,
 	};
 	enum bublk_reject why;
-	int n, delays = 0;
+	int n;
 
 	if (!io->round)
 		io->action = rq.action;
@@ -437,18 +437,13 @@ static void execute(struct bublk_queue *q, int tag)
 		break;
 	}
 	/* validate everything before issuing anything */
-	for (int i = 0; i < n; i++) {
-		why = bublk_seg_check(&rq, &segs[i], dev->backends, dev->nr_backends);
-		if (!why && i && segs[i].stage < segs[i - 1].stage)
-			why = BUBLK_REJ_STAGE_ORDER;
-		if (!why && segs[i].op == BUBLK_SEG_DELAY && delays++)
-			why = BUBLK_REJ_RESERVED;
-		if (why) {
-			reject(q, tag, why);
-			return;
-		}
-		segs[i].result = 0;
+	why = bublk_segs_check(&rq, segs, n, dev->backends, dev->nr_backends);
+	if (why) {
+		reject(q, tag, why);
+		return;
 	}
+	for (int i = 0; i < n; i++)
+		segs[i].result = 0;
 	io->nr_segs = n;
 	io->next = 0;
 	io->result = 0;

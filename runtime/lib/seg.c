@@ -22,6 +22,7 @@ const char *bublk_reject_name(enum bublk_reject r)
 		[BUBLK_REJ_READONLY] = "readonly_backend",
 		[BUBLK_REJ_STAGE_ORDER] = "stage_order",
 		[BUBLK_REJ_ROUNDS] = "too_many_rounds",
+		[BUBLK_REJ_OVERLAP] = "overlapping_reads",
 	};
 
 	return (unsigned int)r < BUBLK_REJ_NR ? names[r] : "unknown";
@@ -105,5 +106,43 @@ enum bublk_reject bublk_seg_check(const struct bublk_req *rq, const struct bublk
 	}
 	if (!fits(s->data_off, s->len, rq->len))
 		return BUBLK_REJ_DATA_RANGE;
+	return BUBLK_REJ_NONE;
+}
+
+enum bublk_reject bublk_segs_check(const struct bublk_req *rq, const struct bublk_seg *segs,
+				   unsigned int n, const struct bublk_backend *backends,
+				   unsigned int nr_backends)
+{
+	enum bublk_reject why;
+
+	unsigned int delays = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		why = bublk_seg_check(rq, &segs[i], backends, nr_backends);
+		if (why)
+			return why;
+		if (i && segs[i].stage < segs[i - 1].stage)
+			return BUBLK_REJ_STAGE_ORDER;
+		/* the runtime keeps one timer per request */
+		if (segs[i].op == BUBLK_SEG_DELAY && delays++)
+			return BUBLK_REJ_RESERVED;
+	}
+	/*
+	 * Two READs of one stage into the same request bytes race. n <=
+	 * BUBLK_MAX_SEGS and almost always 1: pairwise is cheaper than
+	 * sorting. Ranges are known to lie inside rq->len here, no overflow.
+	 */
+	for (unsigned int i = 0; i < n; i++) {
+		if (segs[i].op != BUBLK_SEG_READ || segs[i].flags & BUBLK_SEG_F_ARENA)
+			continue;
+		for (unsigned int j = i + 1; j < n; j++) {
+			if (segs[j].op != BUBLK_SEG_READ || segs[j].flags & BUBLK_SEG_F_ARENA ||
+			    segs[j].stage != segs[i].stage)
+				continue;
+			if (segs[i].data_off < segs[j].data_off + segs[j].len &&
+			    segs[j].data_off < segs[i].data_off + segs[i].len)
+				return BUBLK_REJ_OVERLAP;
+		}
+	}
 	return BUBLK_REJ_NONE;
 }

@@ -29,6 +29,7 @@ enum bublk_reject {
 	BUBLK_REJ_READONLY,		/* modifying a read-only backend */
 	BUBLK_REJ_STAGE_ORDER,		/* stages not in non-decreasing order */
 	BUBLK_REJ_ROUNDS,		/* bublk_done never finished the request */
+	BUBLK_REJ_OVERLAP,		/* two READ segments fill the same request bytes */
 	BUBLK_REJ_NR,
 };
 
@@ -43,5 +44,15 @@ enum bublk_reject bublk_answer_check(const struct bublk_req *rq, unsigned int ma
  */
 enum bublk_reject bublk_seg_check(const struct bublk_req *rq, const struct bublk_seg *s,
 				  const struct bublk_backend *backends, unsigned int nr_backends);
+
+/*
+ * A request's whole answer: every descriptor, stages in non-decreasing
+ * order, at most one DELAY, and that no two READ segments of one stage land
+ * on the same bytes of the request's data (their order of completion would
+ * decide what the client reads). The first reason found.
+ */
+enum bublk_reject bublk_segs_check(const struct bublk_req *rq, const struct bublk_seg *segs,
+				   unsigned int n, const struct bublk_backend *backends,
+				   unsigned int nr_backends);
 
 #endif

@@ -2,7 +2,9 @@
 # Shared helpers for device tests (sourced; run inside the VM, cwd = checkout).
 set -u
 
-BUBLK=${BUBLK:-$PWD/build/bublk}
+# BUBLK_O: the build directory under test (build-san for the sanitized build)
+BUBLK_O=${BUBLK_O:-build}
+BUBLK=${BUBLK:-$PWD/$BUBLK_O/bublk}
 TMP=${TMPDIR:-/tmp}/bublk-test.$$
 mkdir -p "$TMP"
 
@@ -48,4 +50,21 @@ need_module() {
 	else
 		modprobe "$1" || die "cannot load module $1"
 	fi
+}
+
+# pid of device id's daemon, from its state file
+dev_pid() {
+	sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "/run/bublk/$1.json"
+}
+
+# wait (up to 10 s) until a killed process is really gone: SIGKILL is
+# asynchronous and tearing down io_uring rings takes a while
+wait_gone() {
+	local i st
+	for i in $(seq 200); do
+		st=$(sed -n 's/^State:\s*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+		case "$st" in "" | Z | X) return 0 ;; esac
+		sleep 0.05
+	done
+	die "process $1 still alive 10 s after being killed"
 }

@@ -7,10 +7,37 @@ mkdir -p "$logdir"
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(selftests/device/t_*.sh)
 failed=0
+# sanitized build: reports go to files, a test with any report fails
+san=/tmp/bublk-san
+if [ "${BUBLK_SAN:-0}" = 1 ]; then
+	mkdir -p "$san"
+	export ASAN_OPTIONS="log_path=$san/asan:abort_on_error=1"
+	export UBSAN_OPTIONS="log_path=$san/ubsan:print_stacktrace=1:halt_on_error=1"
+fi
+if [ "${BUBLK_SAN:-0}" = 1 ]; then
+	# the binaries under test really are the sanitized ones
+	bin=${BUBLK_O:-build}/bublk
+	if ldd "$bin" | grep -q libasan && ldd "$bin" | grep -q libubsan; then
+		echo "ok san_build: $bin runs with ASan + UBSan, reports to $san"
+	else
+		echo "not ok san_build: $bin is not linked with libasan and libubsan"
+		failed=1
+	fi
+fi
+san_reports() {
+	[ "${BUBLK_SAN:-0}" = 1 ] || return 1
+	[ -n "$(ls "$san" 2>/dev/null)" ] || return 1
+	echo "sanitizer reports:"
+	cat "$san"/* | head -60
+	rm -f "$san"/*
+}
 for t in "${tests[@]}"; do
 	name=$(basename "$t" .sh)
 	start=$(date +%s.%N)
-	if timeout 300 bash "$t" >"$logdir/$name.log" 2>&1; then
+	timeout "${BUBLK_TEST_TIMEOUT:-300}" bash "$t" >"$logdir/$name.log" 2>&1
+	rc=$?
+	san_reports >>"$logdir/$name.log" && rc=1
+	if [ $rc = 0 ]; then
 		echo "ok $name ($(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1fs", e-s}')): $(tail -1 "$logdir/$name.log")"
 	else
 		echo "not ok $name"

@@ -508,19 +508,71 @@ static void test_example_hello(void)
 	bublk_target_close(&g.t);
 }
 
+/*
+ * The hostile test target (selftests/targets/hostile.bpf.c) makes, in each
+ * mode, exactly the mistake the runtime's checks must name; requests below
+ * 1 MiB stay correct. The device test t_hostile_modes runs it for real.
+ */
+static void test_hostile_modes(void)
+{
+	static const struct { const char *mode; enum bublk_reject rd, wr; } cases[] = {
+		{ "mode=0", BUBLK_REJ_NONE, BUBLK_REJ_NONE },
+		{ "mode=1", BUBLK_REJ_DATA_RANGE, BUBLK_REJ_DATA_RANGE },
+		{ "mode=2", BUBLK_REJ_TOO_MANY_SEGS, BUBLK_REJ_TOO_MANY_SEGS },
+		{ "mode=3", BUBLK_REJ_BACKEND, BUBLK_REJ_BACKEND },
+		{ "mode=4", BUBLK_REJ_BACKEND_RANGE, BUBLK_REJ_BACKEND_RANGE },
+		{ "mode=5", BUBLK_REJ_OVERLAP, BUBLK_REJ_NONE },
+		{ "mode=6", BUBLK_REJ_OP, BUBLK_REJ_OP },
+		{ "mode=7", BUBLK_REJ_ACTION, BUBLK_REJ_ACTION },
+	};
+	struct bublk_backend be = { .fd = -1, .size = 2 << 20 };
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct fixture f = { .config = { cases[c].mode }, .nr_config = 1 };
+		enum bublk_reject got[3];
+
+		if (fixture_load(&f, "../selftests/targets/hostile", be.size)) {
+			CHECK(0, "hostile %s did not load", cases[c].mode);
+			continue;
+		}
+		add_req(&f, 0, 1, BUBLK_OP_READ, 0, 8192, 0);		/* below 1 MiB: good */
+		add_req(&f, 1, 2, BUBLK_OP_READ, 1 << 20, 8192, 0);
+		add_req(&f, 2, 3, BUBLK_OP_WRITE, (1 << 20) + 8192, 8192, 0);
+		CHECK(dispatch(&f, 3) == 0, "%s: dispatch", cases[c].mode);
+		for (int tag = 1; tag <= 3; tag++) {
+			const struct bublk_req *rq = &f.reqs[tag];
+
+			got[tag - 1] = bublk_answer_check(rq, MAX_SEGS);
+			if (!got[tag - 1] && rq->action == BUBLK_ACT_EXEC)
+				got[tag - 1] = bublk_segs_check(rq, seg_of(&f, tag, 0), rq->nr_segs, &be, 1);
+		}
+		CHECK(got[0] == BUBLK_REJ_NONE, "%s: good request refused (%s)", cases[c].mode,
+		      bublk_reject_name(got[0]));
+		CHECK(got[1] == cases[c].rd, "%s: read got %s, want %s", cases[c].mode,
+		      bublk_reject_name(got[1]), bublk_reject_name(cases[c].rd));
+		CHECK(got[2] == cases[c].wr, "%s: write got %s, want %s", cases[c].mode,
+		      bublk_reject_name(got[2]), bublk_reject_name(cases[c].wr));
+		bublk_target_close(&f.t);
+	}
+}
+
 static void test_loader_refuses_non_targets(void)
 {
 	struct bublk_target t;
-	char err[512] = "";
+	char err[512] = "", garbage[300];
 	FILE *f;
 
 	CHECK(bublk_target_open(&t, "/nonexistent.bpf.o", err, sizeof(err)) < 0, "missing file");
-	f = fopen("build/selftests/garbage.bpf.o", "w");
+	snprintf(garbage, sizeof(garbage), "%s/../selftests/garbage.bpf.o", obj_dir);
+	f = fopen(garbage, "w");
+	if (!f) {
+		CHECK(0, "cannot create %s", garbage);
+		return;
+	}
 	fputs("this is not an ELF file", f);
 	fclose(f);
 	err[0] = 0;
-	CHECK(bublk_target_open(&t, "build/selftests/garbage.bpf.o", err, sizeof(err)) < 0,
-	      "garbage accepted");
+	CHECK(bublk_target_open(&t, garbage, err, sizeof(err)) < 0, "garbage accepted");
 	CHECK(strstr(err, "not a loadable BPF object") != NULL, "message: %s", err);
 }
 
@@ -540,6 +592,7 @@ int main(int argc, char **argv)
 	RUN(test_fault_rules);
 	RUN(test_overlay_copy_on_write);
 	RUN(test_example_hello);
+	RUN(test_hostile_modes);
 	RUN(test_loader_refuses_non_targets);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;

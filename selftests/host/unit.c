@@ -84,6 +84,29 @@ static void test_seg_check(void)
 	EXPECT(rd, seg(BUBLK_SEG_ZERO_FILL, 0, 0, 0, 0), BUBLK_REJ_LENGTH);
 }
 
+static void test_overlap(void)
+{
+	struct bublk_req rd = { .op = BUBLK_OP_READ, .len = 8192 };
+	struct bublk_req wr = { .op = BUBLK_OP_WRITE, .len = 8192 };
+	struct bublk_seg two[2];
+
+	/* two halves: fine; the same half twice, or one byte shared: refused */
+	two[0] = seg(BUBLK_SEG_READ, 0, 0, 0, 4096);
+	two[1] = seg(BUBLK_SEG_READ, 0, 65536, 4096, 4096);
+	CHECK(bublk_segs_check(&rd, two, 2, backends, 2) == BUBLK_REJ_NONE, "disjoint reads");
+	two[1].data_off = 0;
+	CHECK(bublk_segs_check(&rd, two, 2, backends, 2) == BUBLK_REJ_OVERLAP, "same range read twice");
+	two[1].data_off = 4095;
+	CHECK(bublk_segs_check(&rd, two, 2, backends, 2) == BUBLK_REJ_OVERLAP, "one shared byte");
+	/* a bad descriptor is reported as itself, not as an overlap */
+	two[1].backend = 7;
+	CHECK(bublk_segs_check(&rd, two, 2, backends, 2) == BUBLK_REJ_BACKEND, "bad backend first");
+	/* writes may read the same request bytes twice (a mirror does) */
+	two[0] = seg(BUBLK_SEG_WRITE, 0, 0, 0, 8192);
+	two[1] = seg(BUBLK_SEG_WRITE, 0, 65536, 0, 8192);
+	CHECK(bublk_segs_check(&wr, two, 2, backends, 2) == BUBLK_REJ_NONE, "mirrored write");
+}
+
 static void test_answer_check(void)
 {
 	struct bublk_req r = { .action = BUBLK_ACT_EXEC, .nr_segs = BUBLK_MAX_SEGS };
@@ -142,6 +165,7 @@ static void test_json_lookup(void)
 int main(void)
 {
 	RUN(test_seg_check);
+	RUN(test_overlap);
 	RUN(test_answer_check);
 	RUN(test_parse_size);
 	RUN(test_json_lookup);

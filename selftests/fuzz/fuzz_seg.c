@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fuzz the runtime's checks of a target's answer (runtime/lib/seg.c): the
+ * input is a request, a backend table and the descriptors a hostile target
+ * could write. Whatever they hold, an accepted answer must keep every data
+ * segment inside the request's data and its backend's size: that is the
+ * promise the executor relies on before it touches memory or files.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seg.h"
+
+struct fuzz_hdr {
+	struct bublk_req	rq;
+	__u8			nr_backends;
+	__u8			max_segs;
+	__u64			sizes[4];
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct bublk_backend backends[4];
+	struct bublk_seg *segs;
+	struct fuzz_hdr h;
+	unsigned int n, nb;
+
+	if (size < sizeof(h))
+		return 0;
+	memcpy(&h, data, sizeof(h));
+	data += sizeof(h);
+	size -= sizeof(h);
+	nb = h.nr_backends % 5;
+	for (unsigned int i = 0; i < 4; i++) {
+		backends[i].fd = -1;
+		backends[i].size = h.sizes[i];
+		backends[i].readonly = h.nr_backends & 0x80;
+		backends[i].path[0] = 0;
+	}
+	if (bublk_answer_check(&h.rq, h.max_segs))
+		return 0;
+	if (h.rq.action != BUBLK_ACT_EXEC)
+		return 0;
+	/* exactly as many descriptors as the answer claims, in their own allocation */
+	n = h.rq.nr_segs;
+	if (size < n * sizeof(*segs))
+		return 0;
+	segs = malloc(n * sizeof(*segs) + 1);
+	memcpy(segs, data, n * sizeof(*segs));
+	if (!bublk_segs_check(&h.rq, segs, n, backends, nb)) {
+		for (unsigned int i = 0; i < n; i++) {
+			const struct bublk_seg *s = &segs[i];
+			bool arena = s->flags & BUBLK_SEG_F_ARENA;
+			__u64 room = arena ? BUBLK_SCRATCH_SIZE : h.rq.len;
+
+			if (i && s->stage < segs[i - 1].stage)
+				__builtin_trap();
+			if (s->op == BUBLK_SEG_DELAY) {
+				/* no backend, no data: only a bounded wait */
+				if (s->len > BUBLK_MAX_DELAY_US)
+					__builtin_trap();
+				continue;
+			}
+			if (s->op == BUBLK_SEG_ZERO_FILL) {
+				/* the READ's own data only */
+				if (h.rq.op != BUBLK_OP_READ || arena || !s->len ||
+				    s->data_off + s->len < s->data_off || s->data_off + s->len > h.rq.len)
+					__builtin_trap();
+				continue;
+			}
+			if (s->backend >= nb)
+				__builtin_trap();
+			if (s->op == BUBLK_SEG_FLUSH)
+				continue;
+			if (!s->len || s->backend_off + s->len < s->backend_off ||
+			    s->backend_off + s->len > backends[s->backend].size)
+				__builtin_trap();
+			if (s->op == BUBLK_SEG_READ || s->op == BUBLK_SEG_WRITE) {
+				if (s->data_off + s->len < s->data_off || s->data_off + s->len > room)
+					__builtin_trap();
+				/* request data moves the request's way; the scratch either way */
+				if (!arena && (s->op == BUBLK_SEG_READ) != (h.rq.op == BUBLK_OP_READ))
+					__builtin_trap();
+			}
+		}
+	}
+	free(segs);
+	return 0;
+}
