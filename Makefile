@@ -40,7 +40,7 @@ CLI_SRCS	:= $(wildcard runtime/cli/*.c)
 CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
-TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets \
+TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
 
 all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(O)/bublk.pc

@@ -30,6 +30,8 @@ section "host unit tests"
 ./build/selftests/unit 2>&1 | tally
 section "host BPF: every target loads on $(uname -r) and maps synthetic requests"
 ./build/selftests/bpf_targets build/bpf 2>&1 | tally
+section "host BPF: the C twins (--dispatch=c) answer exactly like the BPF targets"
+./build/selftests/cmap build/bpf 2>&1 | tally
 
 device_tests=()
 for t in "$@"; do device_tests+=("selftests/device/$t.sh"); done

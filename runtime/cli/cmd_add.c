@@ -27,7 +27,7 @@ static void add_usage(FILE *f)
 	fprintf(f,
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--size SIZE] [-q QUEUES] [-d DEPTH]\n"
 		"                 [--max-io SIZE] [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
-		"                 [--foreground] [--json]\n\n"
+		"                 [--dispatch bpf|c] [--foreground] [--json]\n\n"
 		"Create a ublk device served by a BPF target and print its block device\n"
 		"(/dev/ublkbN) once it is live. A daemon keeps serving it until \"bublk del\".\n\n"
 		"  -t, --target NAME|PATH  built-in target (null, loop) or a target object (.bpf.o)\n"
@@ -43,6 +43,9 @@ static void add_usage(FILE *f)
 		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
 		"      --recovery          UBLK_F_USER_RECOVERY(+REISSUE): if the daemon dies, I/O waits\n"
 		"                          and \"bublk recover -n N\" takes the device over\n"
+		"      --dispatch bpf|c    who maps requests: the target's BPF program (default), or\n"
+		"                          its C twin built into bublk (null, loop, stripe only;\n"
+		"                          the reference for measuring what BPF costs)\n"
 		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
 		"      --json              print the new device as JSON instead of its path\n"
 		"      --set KEY=VALUE     a target option (a member of its bublk_config map)\n"
@@ -239,6 +242,7 @@ int cmd_add(int argc, char **argv)
 		{ "recovery", no_argument, NULL, 'R' },
 		{ "set", required_argument, NULL, 'S' },
 		{ "chunk", required_argument, NULL, 'K' },
+		{ "dispatch", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -323,6 +327,16 @@ int cmd_add(int argc, char **argv)
 				o.config[o.nr_config++] = chunk_opt;
 			} else {
 				o.config[o.nr_config++] = optarg;
+			}
+			break;
+		case 'D':
+			if (!strcmp(optarg, "bpf")) {
+				o.dispatch = BUBLK_DISPATCH_BPF;
+			} else if (!strcmp(optarg, "c")) {
+				o.dispatch = BUBLK_DISPATCH_C;
+			} else {
+				cli_err("add", "bad --dispatch \"%s\": bpf or c", optarg);
+				return 2;
 			}
 			break;
 		case 'h':

@@ -92,6 +92,8 @@ int cmd_recover(int argc, char **argv)
 	if (!bublk_json_get_str(state, "data_mode", mode, sizeof(mode)))
 		o.data_mode = strcmp(mode, "user_copy") ? BUBLK_MODE_COPY : BUBLK_MODE_USER_COPY;
 	o.readonly = strstr(state, "\"readonly\": true") != NULL;
+	if (strstr(state, "\"dispatch\": \"c\""))
+		o.dispatch = BUBLK_DISPATCH_C;
 	if (!bublk_json_get_str(state, "config", config, sizeof(config))) {
 		char *csave = NULL;
 

@@ -11,6 +11,7 @@
 #include <liburing.h>
 
 #include <bublk/abi.h>
+#include "cmap.h"
 #include "ctrl.h"
 #include "seg.h"
 #include "loader.h"
@@ -26,6 +27,12 @@ enum bublk_data_mode {
 	BUBLK_MODE_USER_COPY,
 };
 
+/* who maps requests to segments */
+enum bublk_dispatch_mode {
+	BUBLK_DISPATCH_BPF = 0,	/* the target's bublk_dispatch program */
+	BUBLK_DISPATCH_C,	/* its C twin (cmap.c): the reference BPF is measured against */
+};
+
 struct bublk_dev_opts {
 	const char	*target;		/* name or object path */
 	const char	*files[BUBLK_MAX_BACKENDS];
@@ -38,6 +45,7 @@ struct bublk_dev_opts {
 	bool		legacy;			/* force pre-6.4 (non ioctl-encoded) opcodes */
 	bool		recovery;		/* UBLK_F_USER_RECOVERY(+REISSUE) */
 	enum bublk_data_mode data_mode;
+	enum bublk_dispatch_mode dispatch;
 	const char	*config[16];		/* "key=value" for the target's bublk_config */
 	int		nr_config;
 };
@@ -95,6 +103,7 @@ struct bublk_dev {
 	struct bublk_ctrl	ctrl;
 	struct ublksrv_ctrl_dev_info info;	/* what ADD_DEV granted */
 	struct bublk_target	target;
+	struct bublk_cmap	cmap;		/* map set: --dispatch=c */
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
 	__u64			size;

@@ -327,7 +327,8 @@ static void dispatch_batch(struct bublk_queue *q)
 		io->result = 0;
 	}
 	q->stats.batches++;
-	ret = bublk_target_dispatch(&dev->target, &batch);
+	ret = dev->cmap.map ? bublk_cmap_dispatch(&dev->cmap, &batch) :
+			      bublk_target_dispatch(&dev->target, &batch);
 	if (ret) {
 		if (!q->stats.dispatch_errors++)
 			bublk_log("dev %u queue %d: BPF dispatch failed: %s; failing the batch with EIO",

@@ -72,6 +72,7 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 	}
 	fprintf(f, "\", \"config\": ");
 	json_str(f, dev->config);
+	fprintf(f, ", \"dispatch\": \"%s\"", dev->cmap.map ? "c" : "bpf");
 	fprintf(f, ", \"readonly\": %s, \"recovery\": %s}\n", dev->readonly ? "true" : "false",
 		(dev->info.flags & UBLK_F_USER_RECOVERY) ? "true" : "false");
 	if (fclose(f))
