@@ -84,12 +84,25 @@ $(O)/selftests/%: selftests/host/%.c $(O)/libbublk.a $(HDRS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(O)/libbublk.a $(LDLIBS)
 
+$(O)/selftests/bench/%: selftests/bench/%.c selftests/host/target_fixture.h $(O)/libbublk.a $(HDRS)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Iselftests/host -o $@ $< $(O)/libbublk.a $(LDLIBS)
+
 deps:
 	@bash selftests/install-deps.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_PROGS)
 	@bash selftests/run.sh
+
+# benchmarks: never part of make test (numbers are reported, not asserted)
+BENCH_PROGS	:= $(O)/selftests/bench/dispatch $(O)/selftests/bench/ticks
+
+bench: deps
+	@bash selftests/bench/install-deps.sh
+	@$(MAKE) --no-print-directory all $(BENCH_PROGS)
+	@bash selftests/bench/run.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -109,5 +122,5 @@ clean:
 	rm -rf $(O)/bpf $(O)/runtime $(O)/loader $(O)/selftests $(O)/bublk $(O)/libbublk.a \
 		$(O)/bublk.pc $(O)/vmlinux.h
 
-.PHONY: all deps test demo install clean
+.PHONY: all deps test bench demo install clean
 .SECONDARY:
