@@ -41,7 +41,7 @@ for g in $GROUPS_WANTED; do
 	case "$g" in
 	dispatch)
 		say "1/3 host dispatch: BPF_PROG_RUN vs C, ns per request ($(uname -r))"
-		./build/selftests/bench/dispatch build/bpf 5 >"$RAW/dispatch.jsonl" ||
+		./build/selftests/bench/dispatch build/bpf 7 >"$RAW/dispatch.jsonl" ||
 			{ say "dispatch benchmark failed"; exit 1; }
 		;;
 	floor | data) vm_groups+=" $g" ;;

@@ -62,12 +62,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Placement: fio on CPU 0, every bublk daemon thread on the last CPU. Left
+# to the scheduler, a QD 1 ping-pong between fio and the queue thread is
+# several times faster on one vCPU than across two (a cross-CPU wakeup is
+# an IPI, slow under TCG), and which one a device gets is luck: its IOPS
+# would say more about placement than about bublk.
+FIO_CPU=0
+DAEMON_CPU=$(($(nproc) - 1))
+
 # bublk add ARGS -> "/dev/ublkbN PID"
 bublk_dev() {
 	local out id pid
 	out=$("$BUBLK" add "$@") || die "bublk add $* failed"
 	id=${out#/dev/ublkb}
 	pid=$(jq -r .pid "/run/bublk/$id.json") || die "no state for $out"
+	taskset -a -p -c "$DAEMON_CPU" "$pid" >/dev/null || die "pinning daemon $pid"
 	echo "$out $pid"
 }
 
@@ -93,6 +102,7 @@ fio_case() {
 		printf '[global]\nrw=%s\nbs=%s\niodepth=%s\ndirect=1\nioengine=io_uring\n' "$rw" "$bs" "$qd"
 		# thread: no fork per job (forking fio under TCG costs ~0.5 s)
 		printf 'time_based\nruntime=%s\nsize=%sM\nrandrepeat=0\nnorandommap\nthread\n' "$secs" "$SIZE_MB"
+		printf 'cpus_allowed=%s\n' "$FIO_CPU"
 		for spec in "$@"; do
 			# shellcheck disable=SC2086
 			set -- $spec
@@ -140,9 +150,11 @@ meta() {
 	jq -nc --arg kernel "$(uname -r)" --arg cpu "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
 		--argjson ncpu "$(nproc)" --argjson mem_mb "$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)" \
 		--argjson reps "$REPS" --argjson floor_secs "$FLOOR_SECS" --argjson data_secs "$DATA_SECS" \
+		--arg pinning "fio on CPU $FIO_CPU, bublk daemons on CPU $DAEMON_CPU" \
 		--arg fio "$(fio --version)" --argjson extra "$1" \
 		'{ kind: "meta", where: "vm", kernel: $kernel, cpu: $cpu, ncpu: $ncpu, mem_mb: $mem_mb,
-		   reps: $reps, floor_secs: $floor_secs, data_secs: $data_secs, fio: $fio } + $extra' >>"$OUT"
+		   reps: $reps, floor_secs: $floor_secs, data_secs: $data_secs, fio: $fio,
+		   pinning: $pinning } + $extra' >>"$OUT"
 }
 
 # --- 1. floor: the ublk round trip and the BPF dispatch, each as a ratio -------
