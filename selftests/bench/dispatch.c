@@ -11,7 +11,7 @@
  * repetition by repetition so both see the same machine.
  *
  * Prints one JSON object per line (selftests/bench/report.py reads them)
- * and progress on stderr.  usage: dispatch [OBJ_DIR] [REPS]
+ * and progress on stderr.  usage: dispatch [OBJ_DIR] [REPS] [REQUESTS_PER_RUN]
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -22,7 +22,7 @@
 #include "target_fixture.h"
 
 /* requests per measurement: enough that timer and cache warm-up vanish */
-#define REQS_PER_RUN	(1 << 18)
+static long reqs_per_run = 1 << 18;
 
 static const int batches[] = { 0, 1, 4, 16, 32, 64, 128 };
 
@@ -79,7 +79,7 @@ static void bench_target(const char *obj_dir, const char *name, int nr_backends,
 		exit(1);
 	for (size_t k = 0; k < sizeof(batches) / sizeof(batches[0]); k++) {
 		int nr = batches[k];
-		long calls = REQS_PER_RUN / (nr ? nr : 1);
+		long calls = reqs_per_run / (nr ? nr : 1);
 		double per_call[2][16];
 
 		fill(&f, nr);
@@ -115,6 +115,13 @@ int main(int argc, char **argv)
 {
 	const char *obj_dir = argc > 1 ? argv[1] : "build/bpf";
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
+
+	if (argc > 3)
+		reqs_per_run = atol(argv[3]);
+	if (reqs_per_run < 128) {
+		fprintf(stderr, "dispatch: REQUESTS_PER_RUN must be >= 128\n");
+		return 2;
+	}
 
 	if (reps < 1 || reps > 16) {
 		fprintf(stderr, "dispatch: REPS must be 1..16\n");

@@ -5,7 +5,7 @@
 # side, and write bench-results/<date>/{results.json,results.md,*.png}.
 #
 #   1. host: BPF_PROG_RUN dispatch vs the C twin, ns per request, per target
-#      and batch size (selftests/bench/dispatch.c)
+#      and batch size (selftests/bench/dispatch.c); again in the VM kernel
 #   2. device (in the VM when this machine has no ublk driver): the floor
 #      (null targets vs null_blk) and the data path (loop, stripe vs kernel
 #      loop, dm-stripe) with fio (selftests/bench/vm.sh)
@@ -43,6 +43,7 @@ for g in $GROUPS_WANTED; do
 		say "1/3 host dispatch: BPF_PROG_RUN vs C, ns per request ($(uname -r))"
 		./build/selftests/bench/dispatch build/bpf 7 >"$RAW/dispatch.jsonl" ||
 			{ say "dispatch benchmark failed"; exit 1; }
+		vm_groups+=" $g"
 		;;
 	floor | data) vm_groups+=" $g" ;;
 	*) say "unknown group $g (dispatch, floor, data)"; exit 2 ;;

@@ -6,8 +6,10 @@
 # fio run to OUT (JSON lines; selftests/bench/report.py turns them into the
 # tables and plots).
 #
-#   selftests/bench/vm.sh OUT [floor] [data]
+#   selftests/bench/vm.sh OUT [dispatch] [floor] [data]
 #
+# dispatch: the host dispatch benchmark (dispatch.c) run in this kernel:
+#        BPF vs C per request where the device figures are measured.
 # floor: 4 KiB randread/randwrite at QD 1/32/128 on kernel null_blk, bublk
 #        null (BPF dispatch) and bublk null --dispatch=c.
 # data:  read/write/randread/randwrite at 4K/64K/1M on kernel loop, bublk
@@ -20,16 +22,18 @@
 # (/proc/PID/stat) and the whole guest's busy time (/proc/stat), read
 # before and after each fio run.
 #
-# Environment: BUBLK_BENCH_REPS (3), BUBLK_BENCH_FLOOR_SECS (3),
-# BUBLK_BENCH_DATA_SECS (2), BUBLK_BENCH_SIZE_MB (256): the defaults keep
-# the whole of make bench under 20 minutes on a 2-core TCG host.
+# Environment: BUBLK_BENCH_FLOOR_REPS (3), BUBLK_BENCH_DATA_REPS (3),
+# BUBLK_BENCH_FLOOR_SECS (3), BUBLK_BENCH_DATA_SECS (2), BUBLK_BENCH_SIZE_MB
+# (256): the defaults keep the whole of make bench under 20 minutes on a
+# 2-core TCG host.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
-OUT=${1:?usage: vm.sh OUT [floor] [data]}
+OUT=${1:?usage: vm.sh OUT [dispatch] [floor] [data]}
 shift
-GROUPS_WANTED=${*:-floor data}
-REPS=${BUBLK_BENCH_REPS:-3}
+GROUPS_WANTED=${*:-dispatch floor data}
+FLOOR_REPS=${BUBLK_BENCH_FLOOR_REPS:-3}
+DATA_REPS=${BUBLK_BENCH_DATA_REPS:-3}
 FLOOR_SECS=${BUBLK_BENCH_FLOOR_SECS:-3}
 DATA_SECS=${BUBLK_BENCH_DATA_SECS:-2}
 SIZE_MB=${BUBLK_BENCH_SIZE_MB:-256}
@@ -92,38 +96,43 @@ kloop_dev() {
 # prints "DAEMON-TICKS GUEST-TICKS"; fio runs it right before and after each job
 TICKS=$PWD/build/selftests/bench/ticks
 
-# One case, one repetition: every device of the comparison back to back in
-# one fio process (stonewalled jobs: fio starts once, ~2 s under TCG).
-#   fio_case GROUP RW BS QD SECS REP "NAME DEV PID" ...   (PID - : no daemon)
+# One case: every repetition of every device of the comparison in one fio
+# process, as stonewalled jobs in the order rep 1 (dev A, B, C), rep 2 (A, B,
+# C), ...: fio starts once per case (~2 s under TCG), and a device is never
+# measured far from the device it is compared with.
+#   fio_case GROUP RW BS QD SECS REPS "NAME DEV PID" ...   (PID - : no daemon)
 fio_case() {
-	local group=$1 rw=$2 bs=$3 qd=$4 secs=$5 rep=$6 i=0 names=() pids=() spec ticks js
+	local group=$1 rw=$2 bs=$3 qd=$4 secs=$5 reps=$6 i=0 r names=() pids=() spec ticks js
 	shift 6
+	local specs=("$@") ndev=$#
 	{
 		printf '[global]\nrw=%s\nbs=%s\niodepth=%s\ndirect=1\nioengine=io_uring\n' "$rw" "$bs" "$qd"
 		# thread: no fork per job (forking fio under TCG costs ~0.5 s)
 		printf 'time_based\nruntime=%s\nsize=%sM\nrandrepeat=0\nnorandommap\nthread\n' "$secs" "$SIZE_MB"
 		printf 'cpus_allowed=%s\n' "$FIO_CPU"
-		for spec in "$@"; do
-			# shellcheck disable=SC2086
-			set -- $spec
-			names+=("$1")
-			pids+=("$3")
-			printf '[j%d]\nfilename=%s\nstonewall\nexec_prerun=%s %s\nexec_postrun=%s %s\n' \
-				"$i" "$2" "$TICKS" "$3" "$TICKS" "$3"
-			i=$((i + 1))
+		for ((r = 1; r <= reps; r++)); do
+			for spec in "${specs[@]}"; do
+				# shellcheck disable=SC2086
+				set -- $spec
+				names+=("$1")
+				pids+=("$3")
+				printf '[j%d]\nfilename=%s\nstonewall\nexec_prerun=%s %s\nexec_postrun=%s %s\n' \
+					"$i" "$2" "$TICKS" "$3" "$TICKS" "$3"
+				i=$((i + 1))
+			done
 		done
 	} >"$W/case.fio"
 	rm -f "$W"/j*.prerun.txt "$W"/j*.postrun.txt
 	# fio writes the exec_*run output to JOB.{pre,post}run.txt in its cwd
 	# (and says so on stdout, before the JSON)
 	js=$(cd "$W" && fio --output-format=json case.fio 2>/dev/null | sed -n '/^{/,$p')
-	[ -n "$js" ] || { log "fio failed: $group $rw $bs QD$qd rep $rep"; return 0; }
+	[ -n "$js" ] || { log "fio failed: $group $rw $bs QD$qd"; return 0; }
 	ticks=$(for ((i = 0; i < ${#names[@]}; i++)); do
 		cat "$W/j$i.prerun.txt" "$W/j$i.postrun.txt" 2>/dev/null || echo "0 0 0 0"
 	done | tr -s ' \n' ' ' | sed 's/^ *//; s/ *$//; s/ /,/g')
 	echo "$js" | jq -c --arg group "$group" --arg rw "$rw" \
 		--argjson bs "$(numfmt --from=iec "${bs^^}")" --argjson qd "$qd" \
-		--argjson rep "$rep" --argjson secs "$secs" --argjson hz "$HZ" \
+		--argjson ndev "$ndev" --argjson secs "$secs" --argjson hz "$HZ" \
 		--argjson names "[$(printf '"%s",' "${names[@]}" | sed 's/,$//')]" \
 		--argjson pids "[$(printf '"%s",' "${pids[@]}" | sed 's/,$//')]" \
 		--argjson t "[$ticks]" '
@@ -131,7 +140,7 @@ fio_case() {
 		| ($j.read.total_ios + $j.write.total_ios) as $ios
 		| (if $ios > 0 then $ios else 1 end) as $n
 		| { kind: "fio", group: $group, dev: $names[$i], rw: $rw, bs: $bs, qd: $qd,
-		    rep: $rep, secs: $secs,
+		    rep: (($i / $ndev | floor) + 1), secs: $secs,
 		    iops: ($j.read.iops + $j.write.iops),
 		    bw_bytes: ($j.read.bw_bytes + $j.write.bw_bytes),
 		    lat_ns: (if $j.read.total_ios > 0 then $j.read.clat_ns.mean else $j.write.clat_ns.mean end),
@@ -149,12 +158,22 @@ fio_case() {
 meta() {
 	jq -nc --arg kernel "$(uname -r)" --arg cpu "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
 		--argjson ncpu "$(nproc)" --argjson mem_mb "$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)" \
-		--argjson reps "$REPS" --argjson floor_secs "$FLOOR_SECS" --argjson data_secs "$DATA_SECS" \
+		--argjson floor_reps "$FLOOR_REPS" --argjson data_reps "$DATA_REPS" \
+		--argjson floor_secs "$FLOOR_SECS" --argjson data_secs "$DATA_SECS" \
 		--arg pinning "fio on CPU $FIO_CPU, bublk daemons on CPU $DAEMON_CPU" \
 		--arg fio "$(fio --version)" --argjson extra "$1" \
 		'{ kind: "meta", where: "vm", kernel: $kernel, cpu: $cpu, ncpu: $ncpu, mem_mb: $mem_mb,
-		   reps: $reps, floor_secs: $floor_secs, data_secs: $data_secs, fio: $fio,
+		   floor_reps: $floor_reps, data_reps: $data_reps, floor_secs: $floor_secs, data_secs: $data_secs, fio: $fio,
 		   pinning: $pinning } + $extra' >>"$OUT"
+}
+
+# --- 0. dispatch: BPF vs C in the guest kernel, under TCG ----------------------
+vm_dispatch() {
+	log "dispatch: BPF_PROG_RUN vs C in the guest ($(uname -r))"
+	# 16x fewer requests per measurement than on the host: TCG is that slow
+	"$PWD/build/selftests/bench/dispatch" build/bpf 5 $((1 << 14)) |
+		sed 's/^{"kind": "dispatch"/{"kind": "dispatch", "where": "vm"/' >>"$OUT" ||
+		die "dispatch benchmark failed"
 }
 
 # --- 1. floor: the ublk round trip and the BPF dispatch, each as a ratio -------
@@ -173,9 +192,7 @@ floor() {
 	devs=("null_blk $nb -" "bublk-bpf $bb $bbpid" "bublk-c $bc $bcpid")
 	for rw in randread randwrite; do
 		for qd in 1 32 128; do
-			for rep in $(seq 1 "$REPS"); do
-				fio_case floor "$rw" 4k "$qd" "$FLOOR_SECS" "$rep" "${devs[@]}"
-			done
+			fio_case floor "$rw" 4k "$qd" "$FLOOR_SECS" "$FLOOR_REPS" "${devs[@]}"
 		done
 	done
 	"$BUBLK" del -a >/dev/null || die "bublk del"
@@ -220,9 +237,7 @@ data() {
 	devs+=("bublk-stripe $bs $bspid")
 	for rw in read write randread randwrite; do
 		for b in 4k 64k 1m; do
-			for rep in $(seq 1 "$REPS"); do
-				fio_case data "$rw" "$b" 16 "$DATA_SECS" "$rep" "${devs[@]}"
-			done
+			fio_case data "$rw" "$b" 16 "$DATA_SECS" "$DATA_REPS" "${devs[@]}"
 		done
 	done
 }
@@ -232,9 +247,10 @@ command -v fio >/dev/null && command -v jq >/dev/null || die "needs fio and jq"
 start=$(date +%s)
 for g in $GROUPS_WANTED; do
 	case "$g" in
+	dispatch) vm_dispatch ;;
 	floor) floor ;;
 	data) data ;;
-	*) die "unknown group $g (floor, data)" ;;
+	*) die "unknown group $g (dispatch, floor, data)" ;;
 	esac
 done
 log "done in $(($(date +%s) - start)) s: $(wc -l <"$OUT") records in $OUT"
