@@ -82,11 +82,17 @@ static void stop_signals(sigset_t *set)
 /* serve until a stop signal; the signals are blocked in every thread */
 static int serve(struct bublk_dev *dev)
 {
+	struct bublk_queue_stats st;
 	sigset_t set;
 	int sig = 0;
 
 	stop_signals(&set);
 	sigwait(&set, &sig);
+	/* requests per dispatch call: what one BPF_PROG_RUN was amortised over */
+	bublk_dev_stats(dev, &st);
+	bublk_log("dev %u: served %llu requests in %llu dispatch calls, %llu segments, %llu errors",
+		  dev->info.dev_id, (unsigned long long)st.reqs, (unsigned long long)st.batches,
+		  (unsigned long long)st.segs, (unsigned long long)st.errors);
 	bublk_log("dev %u: %s: stopping", dev->info.dev_id, strsignal(sig));
 	bublk_dev_destroy(dev);
 	bublk_state_remove(dev->info.dev_id);

@@ -177,8 +177,22 @@ vm_dispatch() {
 }
 
 # --- 1. floor: the ublk round trip and the BPF dispatch, each as a ratio -------
+# "bublk del" makes the daemon log its counters; keep requests per dispatch
+# call: how many requests one BPF_PROG_RUN was amortised over in this case.
+#   batch_stats NAME ID RW QD
+batch_stats() {
+	local rc
+	rc=$(sed -n 's/.*served \([0-9]*\) requests in \([0-9]*\) dispatch calls.*/\1 \2/p' \
+		"/run/bublk/$2.log" | tail -1)
+	[ -n "$rc" ] || return 0
+	set -- "$1" "$3" "$4" $rc
+	printf '{"kind": "batches", "group": "floor", "dev": "%s", "rw": "%s", "qd": %s, "reqs": %s, "calls": %s}\n' \
+		"$@" >>"$OUT"
+	log "  $1: $4 requests in $5 dispatch calls ($(($4 / ($5 ? $5 : 1))) per call)"
+}
+
 floor() {
-	local nb bb bbpid bc bcpid devs
+	local nb bb bbpid bc bcpid
 	log "floor: kernel null_blk vs bublk null (BPF) vs bublk null --dispatch=c"
 	# one queue, completion in submission (irqmode=0): the kernel's floor
 	modload null_blk nr_devices=1 queue_mode=2 irqmode=0 submit_queues=1 \
@@ -186,16 +200,20 @@ floor() {
 	nb=/dev/nullb0
 	udevadm settle 2>/dev/null
 	[ -b "$nb" ] || die "$nb did not appear"
-	read -r bb bbpid <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 --copy)"
-	read -r bc bcpid <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 --copy --dispatch=c)"
 	meta '{"group": "floor", "null_blk": "queue_mode=2 irqmode=0 submit_queues=1 hw_queue_depth=128", "bublk": "null -q 1 -d 128 --copy"}'
-	devs=("null_blk $nb -" "bublk-bpf $bb $bbpid" "bublk-c $bc $bcpid")
 	for rw in randread randwrite; do
 		for qd in 1 32 128; do
-			fio_case floor "$rw" 4k "$qd" "$FLOOR_SECS" "$FLOOR_REPS" "${devs[@]}"
+			# fresh daemons per case, so their counters describe this case
+			read -r bb bbpid <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 --copy)"
+			read -r bc bcpid <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 --copy --dispatch=c)"
+			fio_case floor "$rw" 4k "$qd" "$FLOOR_SECS" "$FLOOR_REPS" \
+				"null_blk $nb -" "bublk-bpf $bb $bbpid" "bublk-c $bc $bcpid"
+			"$BUBLK" del -n "${bb#/dev/ublkb}" >/dev/null || die "bublk del"
+			"$BUBLK" del -n "${bc#/dev/ublkb}" >/dev/null || die "bublk del"
+			batch_stats bublk-bpf "${bb#/dev/ublkb}" "$rw" "$qd"
+			batch_stats bublk-c "${bc#/dev/ublkb}" "$rw" "$qd"
 		done
 	done
-	"$BUBLK" del -a >/dev/null || die "bublk del"
 }
 
 # --- 2. data path: loop (copy, user copy) and stripe vs the kernel --------------
