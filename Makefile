@@ -53,7 +53,7 @@ CLI_SRCS	:= $(wildcard runtime/cli/*.c)
 CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
-TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/examples/hello.bpf.o \
+TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/examples/hello.bpf.o \
 		   $(O)/examples/shmem_client \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
 KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
@@ -155,6 +155,11 @@ fuzz-build: deps
 fuzz: fuzz-build
 	@FUZZ_TIME=$(FUZZ_TIME) O=$(O) bash selftests/fuzz/run.sh $(FUZZERS)
 
+$(O)/selftests/bench/%: selftests/bench/%.c selftests/host/target_fixture.h $(O)/libbublk.a $(HDRS)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -Iselftests/host -o $@ $< $(O)/libbublk.a $(LDLIBS)
+
 deps:
 	@bash selftests/install-deps.sh
 
@@ -181,6 +186,14 @@ soak: deps
 		BUBLK_TEST_TIMEOUT=$$(($(SOAK_SECS) * 2 + 600)) BUBLK_VM_TIMEOUT=$$(($(SOAK_SECS) * 4 + 1200)) \
 		bash selftests/run.sh t_leaks t_crash_soak
 
+# benchmarks: never part of make test (numbers are reported, not asserted)
+BENCH_PROGS	:= $(O)/selftests/bench/dispatch $(O)/selftests/bench/ticks
+
+bench: deps
+	@bash selftests/bench/install-deps.sh
+	@$(MAKE) --no-print-directory all $(BENCH_PROGS)
+	@bash selftests/bench/run.sh
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash selftests/demo.sh
@@ -199,6 +212,6 @@ clean:
 	rm -rf $(O)/bpf $(O)/runtime $(O)/loader $(O)/selftests $(O)/bublk $(O)/libbublk.a \
 		$(O)/bublk.pc $(O)/vmlinux.h $(O)/fuzz
 
-.PHONY: all deps test soak fuzz fuzz-build demo install clean FORCE
+.PHONY: all deps test soak fuzz fuzz-build bench demo install clean FORCE
 FORCE:
 .SECONDARY:

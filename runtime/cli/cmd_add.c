@@ -30,7 +30,7 @@ static void add_usage(FILE *f)
 		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
 		"                 [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
 		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
-		"                 [--set KEY=VALUE]... [--foreground] [--json]\n"
+		"                 [--set KEY=VALUE]... [--dispatch bpf|c] [--foreground] [--json]\n"
 		"       bublk add -t TARGET --help     the target's own help and options\n\n"
 		"Create a ublk device served by a BPF target and print its block device\n"
 		"(/dev/ublkbN) once it is live. A daemon keeps serving it until \"bublk del\".\n\n"
@@ -55,6 +55,9 @@ static void add_usage(FILE *f)
 		"                          /run/ublk/ublkbN.sock; other I/O takes the normal path\n"
 		"      --htlb FILE         map FILE (hugetlbfs, shared with clients) and register it\n"
 		"      --rdonly-shmem      register --htlb files read-only (writes only match)\n"
+		"      --dispatch bpf|c    who maps requests: the target's BPF program (default), or\n"
+		"                          its C twin built into bublk (null, loop, stripe only;\n"
+		"                          the reference for measuring what BPF costs)\n"
 		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
 		"      --json              print the new device as JSON instead of its path\n"
 		"      --set KEY=VALUE     a target option (a member of its bublk_config map)\n"
@@ -96,6 +99,7 @@ static void stop_signals(sigset_t *set)
 static int serve(struct bublk_dev *dev)
 {
 	struct bublk_control ctl;
+	struct bublk_stats st;
 	sigset_t set;
 	int sig = 0;
 
@@ -104,6 +108,16 @@ static int serve(struct bublk_dev *dev)
 
 	stop_signals(&set);
 	sigwait(&set, &sig);
+	/* requests per dispatch call: what one BPF_PROG_RUN was amortised over */
+	bublk_stats_sum(dev->target.stats, dev->info.nr_hw_queues, &st);
+	for (int i = 1; i < BUBLK_STATS_OPS; i++) {
+		st.op[0].reqs += st.op[i].reqs;
+		st.op[0].segs += st.op[i].segs;
+		st.op[0].errors += st.op[i].errors;
+	}
+	bublk_log("dev %u: served %llu requests in %llu dispatch calls, %llu segments, %llu errors",
+		  dev->info.dev_id, (unsigned long long)st.op[0].reqs, (unsigned long long)st.batches,
+		  (unsigned long long)st.op[0].segs, (unsigned long long)st.op[0].errors);
 	bublk_log("dev %u: %s: stopping", dev->info.dev_id, strsignal(sig));
 	if (ctl_ok)
 		bublk_control_stop(&ctl);
@@ -309,6 +323,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 		{ "shmem-zc", no_argument, NULL, 'Z' },
 		{ "htlb", required_argument, NULL, 'H' },
 		{ "rdonly-shmem", no_argument, NULL, 'Y' },
+		{ "dispatch", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -421,6 +436,16 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 'Y':
 			o->rdonly_shmem = true;
+			break;
+		case 'D':
+			if (!strcmp(optarg, "bpf")) {
+				o->dispatch = BUBLK_DISPATCH_BPF;
+			} else if (!strcmp(optarg, "c")) {
+				o->dispatch = BUBLK_DISPATCH_C;
+			} else {
+				cli_err("add", "bad --dispatch \"%s\": bpf or c", optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			help = true;

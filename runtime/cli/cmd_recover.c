@@ -52,6 +52,8 @@ int recover_parse_state(const char *state, struct recover_state *rs, struct bubl
 	o->readonly = strstr(state, "\"readonly\": true") != NULL;
 	if (!bublk_json_get_str(state, "base", rs->base, sizeof(rs->base)))
 		o->base = rs->base;
+	if (strstr(state, "\"dispatch\": \"c\""))
+		o->dispatch = BUBLK_DISPATCH_C;
 	if (!bublk_json_get_str(state, "config", rs->config, sizeof(rs->config))) {
 		char *csave = NULL;
 

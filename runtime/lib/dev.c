@@ -264,6 +264,9 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 		if (ret)
 			return ret;
 	}
+	/* after bublk_init, so the C twin sees the options it settled */
+	if (o->dispatch == BUBLK_DISPATCH_C)
+		return bublk_cmap_init(&dev->cmap, &dev->target, err, errlen);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <liburing.h>
 
 #include <bublk/abi.h>
+#include "cmap.h"
 #include "ctrl.h"
 #include "seg.h"
 #include "loader.h"
@@ -28,6 +29,12 @@ enum bublk_data_mode {
 	BUBLK_MODE_AUTO = 0,	/* user copy when the kernel grants it, else copy */
 	BUBLK_MODE_COPY,
 	BUBLK_MODE_USER_COPY,
+};
+
+/* who maps requests to segments */
+enum bublk_dispatch_mode {
+	BUBLK_DISPATCH_BPF = 0,	/* the target's bublk_dispatch program */
+	BUBLK_DISPATCH_C,	/* its C twin (cmap.c): the reference BPF is measured against */
 };
 
 struct bublk_dev_opts {
@@ -49,6 +56,7 @@ struct bublk_dev_opts {
 	int		nr_htlb;
 	bool		rdonly_shmem;		/* register them read-only */
 	enum bublk_data_mode data_mode;
+	enum bublk_dispatch_mode dispatch;
 	const char	*config[16];		/* "key=value" for the target's bublk_config */
 	int		nr_config;
 };
@@ -127,6 +135,7 @@ struct bublk_dev {
 	bool			shmem_zc;	/* asked for and granted */
 	struct bublk_sg_hook	*sg_hook;	/* the BPF scatter/gather hook, when the driver has it */
 	size_t			sg_slots_off;	/* arena offset of its per-tag iov slots */
+	struct bublk_cmap	cmap;		/* map set: --dispatch=c */
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
 	bool			has_base;	/* the last backend is a read-only base image */

@@ -612,7 +612,9 @@ static void dispatch_batch(struct bublk_queue *q)
 		q->stats->batches++;
 		q->stats->batch_reqs += nr;
 		q->stats->batch_hist[batch_bucket(nr)]++;
-		ret = bublk_target_dispatch(tgt, &batch);
+		/* --dispatch=c: the target's C twin, the reference for what BPF costs */
+		ret = dev->cmap.map ? bublk_cmap_dispatch(&dev->cmap, &batch) :
+				      bublk_target_dispatch(tgt, &batch);
 		if (ret && !q->stats->bpf_errors++)
 			bublk_log("dev %u queue %d: BPF dispatch failed: %s; failing the batch with EIO",
 				  dev->info.dev_id, q->q_id, strerror(ret < 0 ? -ret : EIO));

@@ -78,6 +78,7 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 	}
 	fprintf(f, "\"config\": ");
 	json_str(f, dev->config);
+	fprintf(f, ", \"dispatch\": \"%s\"", dev->cmap.map ? "c" : "bpf");
 	if (dev->shmem_zc)
 		fprintf(f, ", \"shmem_socket\": \"%s\", \"shmem_sg_hook\": %s", dev->shmem.path,
 			dev->sg_hook ? "true" : "false");

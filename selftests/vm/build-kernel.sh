@@ -43,9 +43,10 @@ KMETA=${BUBLK_VM_KMETA:-linux-image-6.12-amd64}
 
 # Modules shipped in the initramfs (their dependencies are added
 # automatically).  BOOT_MODULES are loaded by /init; the others (null_blk)
-# are only made available to guest scripts via `modprobe -d $BUBLK_VM_MODROOT`.
+# are only made available to guest scripts via `modprobe -d $BUBLK_VM_MODROOT`
+# (loop and dm-mod: the kernel references of make bench).
 BOOT_MODULES="netfs 9pnet 9pnet_virtio 9p ublk_drv"
-EXTRA_MODULES="null_blk ext4 crc32c_generic"
+EXTRA_MODULES="null_blk ext4 crc32c_generic loop dm-mod"
 
 EMIT_ENV=0
 case "${1:-}" in

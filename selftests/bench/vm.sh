@@ -1,0 +1,274 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# The device half of `make bench`: runs as root where /dev/ublk-control
+# exists (the VM, through selftests/vm/run.sh). Appends one JSON object per
+# fio run to OUT (JSON lines; selftests/bench/report.py turns them into the
+# tables and plots).
+#
+#   selftests/bench/vm.sh OUT [dispatch] [floor] [data]
+#
+# dispatch: the host dispatch benchmark (dispatch.c) run in this kernel:
+#        BPF vs C per request where the device figures are measured.
+# floor: 4 KiB randread/randwrite at QD 1/32/128 on kernel null_blk, bublk
+#        null (BPF dispatch) and bublk null --dispatch=c.
+# data:  read/write/randread/randwrite at 4K/64K/1M on kernel loop, bublk
+#        loop --copy and --user-copy (all on one tmpfs file), and on a
+#        dm-stripe over 4 kernel loops vs bublk stripe (the same 4 files).
+#
+# Every case runs its devices back to back inside one repetition, and the
+# repetitions interleave, so noise from the shared host hits all devices of
+# a comparison alike. CPU per I/O: the bublk daemon's utime+stime
+# (/proc/PID/stat) and the whole guest's busy time (/proc/stat), read
+# before and after each fio run.
+#
+# Environment: BUBLK_BENCH_FLOOR_REPS (3), BUBLK_BENCH_DATA_REPS (3),
+# BUBLK_BENCH_FLOOR_SECS (3), BUBLK_BENCH_DATA_SECS (2), BUBLK_BENCH_SIZE_MB
+# (256): the defaults keep the whole of make bench under 20 minutes on a
+# 2-core TCG host.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+
+OUT=${1:?usage: vm.sh OUT [dispatch] [floor] [data]}
+shift
+GROUPS_WANTED=${*:-dispatch floor data}
+FLOOR_REPS=${BUBLK_BENCH_FLOOR_REPS:-3}
+DATA_REPS=${BUBLK_BENCH_DATA_REPS:-3}
+FLOOR_SECS=${BUBLK_BENCH_FLOOR_SECS:-3}
+DATA_SECS=${BUBLK_BENCH_DATA_SECS:-2}
+SIZE_MB=${BUBLK_BENCH_SIZE_MB:-256}
+BUBLK=$PWD/build/bublk
+W=/tmp/bublk-bench
+HZ=$(getconf CLK_TCK)
+
+mkdir -p "$W"
+: >"$OUT"
+
+log() { echo "bench: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+modload() {
+	[ -d "/sys/module/${1//-/_}" ] && return 0
+	if [ -n "${BUBLK_VM_MODROOT:-}" ]; then
+		modprobe -d "$BUBLK_VM_MODROOT" "$1"
+	else
+		modprobe "$1"
+	fi
+}
+
+# --- teardown: everything this script created ---------------------------------
+loops=()
+cleanup() {
+	"$BUBLK" del -a --force >/dev/null 2>&1
+	dmsetup remove bublk-bench-stripe >/dev/null 2>&1
+	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+# Placement: fio on CPU 0, every bublk daemon thread on the last CPU. Left
+# to the scheduler, a QD 1 ping-pong between fio and the queue thread is
+# several times faster on one vCPU than across two (a cross-CPU wakeup is
+# an IPI, slow under TCG), and which one a device gets is luck: its IOPS
+# would say more about placement than about bublk.
+FIO_CPU=0
+DAEMON_CPU=$(($(nproc) - 1))
+
+# bublk add ARGS -> "/dev/ublkbN PID"
+bublk_dev() {
+	local out id pid
+	out=$("$BUBLK" add "$@") || die "bublk add $* failed"
+	id=${out#/dev/ublkb}
+	pid=$(jq -r .pid "/run/bublk/$id.json") || die "no state for $out"
+	taskset -a -p -c "$DAEMON_CPU" "$pid" >/dev/null || die "pinning daemon $pid"
+	echo "$out $pid"
+}
+
+# kernel loop on FILE, direct I/O when the file system allows it
+kloop_dev() {
+	local l
+	l=$(losetup --direct-io=on -f --show "$1" 2>/dev/null) ||
+		l=$(losetup -f --show "$1") || die "losetup $1 failed"
+	loops+=("$l")
+	echo "$l"
+}
+
+# prints "DAEMON-TICKS GUEST-TICKS"; fio runs it right before and after each job
+TICKS=$PWD/build/selftests/bench/ticks
+
+# One case: every repetition of every device of the comparison in one fio
+# process, as stonewalled jobs in the order rep 1 (dev A, B, C), rep 2 (A, B,
+# C), ...: fio starts once per case (~2 s under TCG), and a device is never
+# measured far from the device it is compared with.
+#   fio_case GROUP RW BS QD SECS REPS "NAME DEV PID" ...   (PID - : no daemon)
+fio_case() {
+	local group=$1 rw=$2 bs=$3 qd=$4 secs=$5 reps=$6 i=0 r names=() pids=() spec ticks js
+	shift 6
+	local specs=("$@") ndev=$#
+	{
+		printf '[global]\nrw=%s\nbs=%s\niodepth=%s\ndirect=1\nioengine=io_uring\n' "$rw" "$bs" "$qd"
+		# thread: no fork per job (forking fio under TCG costs ~0.5 s)
+		printf 'time_based\nruntime=%s\nsize=%sM\nrandrepeat=0\nnorandommap\nthread\n' "$secs" "$SIZE_MB"
+		printf 'cpus_allowed=%s\n' "$FIO_CPU"
+		for ((r = 1; r <= reps; r++)); do
+			for spec in "${specs[@]}"; do
+				# shellcheck disable=SC2086
+				set -- $spec
+				names+=("$1")
+				pids+=("$3")
+				printf '[j%d]\nfilename=%s\nstonewall\nexec_prerun=%s %s\nexec_postrun=%s %s\n' \
+					"$i" "$2" "$TICKS" "$3" "$TICKS" "$3"
+				i=$((i + 1))
+			done
+		done
+	} >"$W/case.fio"
+	rm -f "$W"/j*.prerun.txt "$W"/j*.postrun.txt
+	# fio writes the exec_*run output to JOB.{pre,post}run.txt in its cwd
+	# (and says so on stdout, before the JSON)
+	js=$(cd "$W" && fio --output-format=json case.fio 2>/dev/null | sed -n '/^{/,$p')
+	[ -n "$js" ] || { log "fio failed: $group $rw $bs QD$qd"; return 0; }
+	ticks=$(for ((i = 0; i < ${#names[@]}; i++)); do
+		cat "$W/j$i.prerun.txt" "$W/j$i.postrun.txt" 2>/dev/null || echo "0 0 0 0"
+	done | tr -s ' \n' ' ' | sed 's/^ *//; s/ *$//; s/ /,/g')
+	echo "$js" | jq -c --arg group "$group" --arg rw "$rw" \
+		--argjson bs "$(numfmt --from=iec "${bs^^}")" --argjson qd "$qd" \
+		--argjson ndev "$ndev" --argjson secs "$secs" --argjson hz "$HZ" \
+		--argjson names "[$(printf '"%s",' "${names[@]}" | sed 's/,$//')]" \
+		--argjson pids "[$(printf '"%s",' "${pids[@]}" | sed 's/,$//')]" \
+		--argjson t "[$ticks]" '
+		.jobs | to_entries[] | .key as $i | .value as $j
+		| ($j.read.total_ios + $j.write.total_ios) as $ios
+		| (if $ios > 0 then $ios else 1 end) as $n
+		| { kind: "fio", group: $group, dev: $names[$i], rw: $rw, bs: $bs, qd: $qd,
+		    rep: (($i / $ndev | floor) + 1), secs: $secs,
+		    iops: ($j.read.iops + $j.write.iops),
+		    bw_bytes: ($j.read.bw_bytes + $j.write.bw_bytes),
+		    lat_ns: (if $j.read.total_ios > 0 then $j.read.clat_ns.mean else $j.write.clat_ns.mean end),
+		    ios: $ios,
+		    daemon_cpu_ns_per_io: (if $pids[$i] == "-" then null
+			else ($t[4 * $i + 2] - $t[4 * $i]) * 1e9 / $hz / $n end),
+		    guest_cpu_ns_per_io: (($t[4 * $i + 3] - $t[4 * $i + 1]) * 1e9 / $hz / $n),
+		    fio_cpu_ns_per_io: (($j.usr_cpu + $j.sys_cpu) / 100 * $secs * 1e9 / $n) }' \
+		>"$W/case.jsonl"
+	cat "$W/case.jsonl" >>"$OUT"
+	jq -r '"bench:   \(.dev | .+ " " * (17 - length)) \(.rw) \(.bs / 1024)K QD\(.qd) rep \(.rep): \(.iops | floor) IOPS, \(.bw_bytes / 1048576 | . * 10 | floor / 10) MiB/s, daemon \(if .daemon_cpu_ns_per_io then (.daemon_cpu_ns_per_io / 1000 | . * 10 | floor / 10 | tostring) + " us/IO" else "-" end)"' \
+		"$W/case.jsonl" >&2
+}
+
+meta() {
+	jq -nc --arg kernel "$(uname -r)" --arg cpu "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
+		--argjson ncpu "$(nproc)" --argjson mem_mb "$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)" \
+		--argjson floor_reps "$FLOOR_REPS" --argjson data_reps "$DATA_REPS" \
+		--argjson floor_secs "$FLOOR_SECS" --argjson data_secs "$DATA_SECS" \
+		--arg pinning "fio on CPU $FIO_CPU, bublk daemons on CPU $DAEMON_CPU" \
+		--arg fio "$(fio --version)" --argjson extra "$1" \
+		'{ kind: "meta", where: "vm", kernel: $kernel, cpu: $cpu, ncpu: $ncpu, mem_mb: $mem_mb,
+		   floor_reps: $floor_reps, data_reps: $data_reps, floor_secs: $floor_secs, data_secs: $data_secs, fio: $fio,
+		   pinning: $pinning } + $extra' >>"$OUT"
+}
+
+# --- 0. dispatch: BPF vs C in the guest kernel, under TCG ----------------------
+vm_dispatch() {
+	log "dispatch: BPF_PROG_RUN vs C in the guest ($(uname -r))"
+	# 16x fewer requests per measurement than on the host: TCG is that slow
+	"$PWD/build/selftests/bench/dispatch" build/bpf 5 $((1 << 14)) |
+		sed 's/^{"kind": "dispatch"/{"kind": "dispatch", "where": "vm"/' >>"$OUT" ||
+		die "dispatch benchmark failed"
+}
+
+# --- 1. floor: the ublk round trip and the BPF dispatch, each as a ratio -------
+# "bublk del" makes the daemon log its counters; keep requests per dispatch
+# call: how many requests one BPF_PROG_RUN was amortised over in this case.
+#   batch_stats NAME ID RW QD
+batch_stats() {
+	local rc
+	rc=$(sed -n 's/.*served \([0-9]*\) requests in \([0-9]*\) dispatch calls.*/\1 \2/p' \
+		"/run/bublk/$2.log" | tail -1)
+	[ -n "$rc" ] || return 0
+	set -- "$1" "$3" "$4" $rc
+	printf '{"kind": "batches", "group": "floor", "dev": "%s", "rw": "%s", "qd": %s, "reqs": %s, "calls": %s}\n' \
+		"$@" >>"$OUT"
+	log "  $1: $4 requests in $5 dispatch calls ($(($4 / ($5 ? $5 : 1))) per call)"
+}
+
+floor() {
+	local nb bb bbpid bc bcpid
+	log "floor: kernel null_blk vs bublk null (BPF) vs bublk null --dispatch=c"
+	# one queue, completion in submission (irqmode=0): the kernel's floor
+	modload null_blk nr_devices=1 queue_mode=2 irqmode=0 submit_queues=1 \
+		hw_queue_depth=128 gb=1 bs=512 || die "cannot load null_blk"
+	nb=/dev/nullb0
+	udevadm settle 2>/dev/null
+	[ -b "$nb" ] || die "$nb did not appear"
+	meta '{"group": "floor", "null_blk": "queue_mode=2 irqmode=0 submit_queues=1 hw_queue_depth=128", "bublk": "null -q 1 -d 128 --copy"}'
+	for rw in randread randwrite; do
+		for qd in 1 32 128; do
+			# fresh daemons per case, so their counters describe this case
+			read -r bb bbpid <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 --copy)"
+			read -r bc bcpid <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 --copy --dispatch=c)"
+			fio_case floor "$rw" 4k "$qd" "$FLOOR_SECS" "$FLOOR_REPS" \
+				"null_blk $nb -" "bublk-bpf $bb $bbpid" "bublk-c $bc $bcpid"
+			"$BUBLK" del -n "${bb#/dev/ublkb}" >/dev/null || die "bublk del"
+			"$BUBLK" del -n "${bc#/dev/ublkb}" >/dev/null || die "bublk del"
+			batch_stats bublk-bpf "${bb#/dev/ublkb}" "$rw" "$qd"
+			batch_stats bublk-c "${bc#/dev/ublkb}" "$rw" "$qd"
+		done
+	done
+}
+
+# --- 2. data path: loop (copy, user copy) and stripe vs the kernel --------------
+data() {
+	local f kl lc lcpid lu lupid sf kls ks bs bspid sectors devs b
+	log "data: kernel loop / dm-stripe vs bublk loop (copy, user copy) / stripe on tmpfs"
+	modload loop || die "cannot load loop"
+	f=$W/loop.img
+	dd if=/dev/urandom of="$f" bs=1M count="$SIZE_MB" status=none || die "making $f"
+	kl=$(kloop_dev "$f")
+	read -r lc lcpid <<<"$(bublk_dev -t loop -f "$f" -q 1 -d 64 --max-io 1M --copy)"
+	read -r lu lupid <<<"$(bublk_dev -t loop -f "$f" -q 1 -d 64 --max-io 1M --user-copy)"
+
+	sf=()
+	for i in 0 1 2 3; do
+		dd if=/dev/urandom of="$W/s$i.img" bs=1M count=$((SIZE_MB / 4)) status=none || die "making s$i"
+		sf+=("$W/s$i.img")
+	done
+	read -r bs bspid <<<"$(bublk_dev -t stripe -f "$(IFS=,; echo "${sf[*]}")" --chunk 64K -q 1 -d 64 --max-io 1M)"
+	# the kernel's RAID0: dm-stripe, 64 KiB chunks, over a loop device per file
+	ks=""
+	if modload dm-mod 2>/dev/null; then
+		kls=()
+		for s in "${sf[@]}"; do kls+=("$(kloop_dev "$s")"); done
+		sectors=$(($(blockdev --getsz "${kls[0]}") * 4))
+		if dmsetup create bublk-bench-stripe --table \
+			"0 $sectors striped 4 128 ${kls[0]} 0 ${kls[1]} 0 ${kls[2]} 0 ${kls[3]} 0"; then
+			ks=/dev/mapper/bublk-bench-stripe
+		fi
+	fi
+	[ -n "$ks" ] || log "no dm-stripe: bublk stripe is compared with kernel loop only"
+	meta "$(jq -nc --arg kdio "$(cat /sys/block/"${kl#/dev/}"/loop/dio 2>/dev/null)" \
+		--arg ks "${ks:+dm-stripe 4 x 64K over kernel loop}" \
+		'{group: "data", backing: "tmpfs", kloop_direct_io: ($kdio == "1"), kstripe: $ks,
+		  bublk: "-q 1 -d 64 --max-io 1M; stripe --chunk 64K (user copy)"}')"
+
+	devs=("kloop $kl -" "bublk-loop-copy $lc $lcpid" "bublk-loop-ucopy $lu $lupid")
+	[ -n "$ks" ] && devs+=("dm-stripe $ks -")
+	devs+=("bublk-stripe $bs $bspid")
+	for rw in read write randread randwrite; do
+		for b in 4k 64k 1m; do
+			fio_case data "$rw" "$b" 16 "$DATA_SECS" "$DATA_REPS" "${devs[@]}"
+		done
+	done
+}
+
+[ -e /dev/ublk-control ] || die "no /dev/ublk-control (run through selftests/vm/run.sh)"
+command -v fio >/dev/null && command -v jq >/dev/null || die "needs fio and jq"
+start=$(date +%s)
+for g in $GROUPS_WANTED; do
+	case "$g" in
+	dispatch) vm_dispatch ;;
+	floor) floor ;;
+	data) data ;;
+	*) die "unknown group $g (dispatch, floor, data)" ;;
+	esac
+done
+log "done in $(($(date +%s) - start)) s: $(wc -l <"$OUT") records in $OUT"
