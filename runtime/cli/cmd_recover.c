@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dev.h"
@@ -118,6 +119,9 @@ int cmd_recover(int argc, char **argv)
 		return 1;
 	}
 	bublk_json_get_u64(state, "pid", &pid);
+	/* a daemon just killed (kill -9) takes a moment to be gone: wait for it */
+	for (int i = 0; i < 30 && pid_alive((int)pid); i++)
+		usleep(100000);
 	if (pid_alive((int)pid)) {
 		cli_err("recover", "dev %d: its daemon (pid %llu) is still running: nothing to recover",
 			id, pid);

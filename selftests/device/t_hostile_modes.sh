@@ -13,14 +13,15 @@ dd if=/dev/zero of="$img" bs=512 count=1 conv=notrunc status=none
 cp "$img" "$TMP/orig"
 
 # mode reason reads writes: hostile requests issued; writes are refused too
-# except in mode 5 (only overlapping READs are hostile), where they succeed
+# except in modes 5 and 8 (only READs are hostile), where they succeed
 cases="1 data_range
 2 too_many_segs
 3 bad_backend
 4 backend_range
 5 overlapping_reads
 6 bad_op
-7 bad_action"
+7 bad_action
+8 too_many_rounds"
 
 while read -r mode reason; do
 	id=$(add_dev -t "$obj" -f "$img" --size 2M --set mode="$mode")
@@ -32,7 +33,7 @@ while read -r mode reason; do
 			&& die "mode $mode: hostile read at block $blk succeeded"
 		grep -q "Input/output error" "$TMP/err" || die "mode $mode: expected EIO, got: $(cat "$TMP/err")"
 	done
-	if [ "$mode" = 5 ]; then
+	if [ "$mode" = 5 ] || [ "$mode" = 8 ]; then
 		want=2
 		must dd if="$TMP/orig" of="$dev" bs=4k skip=300 seek=300 count=1 oflag=direct conv=notrunc status=none
 	else
@@ -48,6 +49,9 @@ while read -r mode reason; do
 	cmp <(dd if="$dev" bs=64k skip=8 count=1 iflag=direct status=none) "$TMP/new" \
 		|| die "mode $mode: good write did not read back"
 	kill -0 "$pid" 2>/dev/null || die "mode $mode: daemon died"
+	# the live counters (the bublk_stats map) name the reason too
+	got=$("$BUBLK" stats -n "$id" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['rejects'].get('$reason', 0))")
+	[ "$got" = "$want" ] || die "mode $mode: bublk stats counts $got refusals as $reason, expected $want"
 	must "$BUBLK" del -n "$id"
 	# the stats line the daemon logs when it stops: this reason, this many
 	stats=$(grep "stats:" /run/bublk/$id.log | tail -1)
@@ -63,4 +67,4 @@ while read -r mode reason; do
 	echo "mode $mode: $want requests refused as $reason, good I/O served"
 done <<<"$cases"
 assert_no_devices
-echo "7 hostile modes: each bad answer failed with EIO and was counted by reason; good I/O kept working"
+echo "8 hostile modes: each bad answer failed with EIO and was counted by reason; good I/O kept working"

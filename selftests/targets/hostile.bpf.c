@@ -12,6 +12,8 @@
  *                     (writes stay correct: only reads are hostile)
  *   6  bad_op         a segment op that does not exist
  *   7  bad_action     an action that does not exist
+ *   8  rounds         a read whose bublk_done never finishes it: every
+ *                     round emits the same READ again (writes stay correct)
  *
  * The runtime must fail exactly those requests with EIO, count them by
  * reason, touch nothing outside the request's buffer or the backend, and
@@ -62,9 +64,27 @@ static __always_inline int hostile_map(const struct bublk_req *rq, struct bublk_
 		return BUBLK_ACT_EXEC;
 	case 7:
 		return 42;
+	case 8:
+		if (op == BUBLK_SEG_READ)
+			bublk_notify(e);	/* bublk_done below never lets go */
+		break;
 	}
 	bublk_emit(e, op, 0, rq->offset, 0, rq->len);
 	return BUBLK_ACT_EXEC;
 }
 
 BUBLK_TARGET("hostile", hostile_map);
+
+/* mode 8: ask for one more round, forever; the runtime stops it */
+static __always_inline int hostile_done(const struct bublk_req *rq, struct bublk_emit *e)
+{
+	struct hostile_config *cfg = bublk_config_get();
+
+	if (!cfg || cfg->mode != 8 || rq->op != BUBLK_OP_READ || rq->offset < HOSTILE_FROM)
+		return bublk_complete(e, rq->result);
+	bublk_emit(e, BUBLK_SEG_READ, 0, rq->offset, 0, rq->len);
+	bublk_notify(e);
+	return BUBLK_ACT_EXEC;
+}
+
+BUBLK_DONE(hostile_done);
