@@ -36,29 +36,29 @@ json.dump({"date": sys.argv[2], "commit": rev,
                     "loadavg": open("/proc/loadavg").read().split()[0]}}, open(sys.argv[1], "w"))
 PY
 
-vm_groups=""
+vm_groups=()
 for g in $GROUPS_WANTED; do
 	case "$g" in
 	dispatch)
 		say "1/3 host dispatch: BPF_PROG_RUN vs C, ns per request ($(uname -r))"
 		./build/selftests/bench/dispatch build/bpf 7 >"$RAW/dispatch.jsonl" ||
 			{ say "dispatch benchmark failed"; exit 1; }
-		vm_groups+=" $g"
+		vm_groups+=("$g")
 		;;
-	floor | data) vm_groups+=" $g" ;;
+	floor | data) vm_groups+=("$g") ;;
 	*) say "unknown group $g (dispatch, floor, data)"; exit 2 ;;
 	esac
 done
 
-if [ -n "$vm_groups" ]; then
+if [ ${#vm_groups[@]} -gt 0 ]; then
 	if [ -e /dev/ublk-control ]; then
-		say "2/3 devices on this machine:$vm_groups"
-		bash selftests/bench/vm.sh "$RAW/vm.jsonl" $vm_groups || { say "device benchmark failed"; exit 1; }
+		say "2/3 devices on this machine: ${vm_groups[*]}"
+		bash selftests/bench/vm.sh "$RAW/vm.jsonl" "${vm_groups[@]}" || { say "device benchmark failed"; exit 1; }
 	else
-		say "2/3 devices in the VM (qemu TCG, Debian 6.12):$vm_groups"
+		say "2/3 devices in the VM (qemu TCG, Debian 6.12): ${vm_groups[*]}"
 		# the guest's progress lines, not its boot chatter
 		BUBLK_VM_TIMEOUT=${BUBLK_VM_TIMEOUT:-1500} bash selftests/vm/run.sh \
-			selftests/bench/vm.sh "$RAW/vm.jsonl" $vm_groups 2>&1 |
+			selftests/bench/vm.sh "$RAW/vm.jsonl" "${vm_groups[@]}" 2>&1 |
 			grep --line-buffered -aE '^(bench|vm):'
 		rc=${PIPESTATUS[0]}
 		[ "$rc" = 0 ] || { say "device benchmark failed in the VM (status $rc; build/vm/console-vm.log)"; exit 1; }

@@ -181,14 +181,13 @@ vm_dispatch() {
 # call: how many requests one BPF_PROG_RUN was amortised over in this case.
 #   batch_stats NAME ID RW QD
 batch_stats() {
-	local rc
-	rc=$(sed -n 's/.*served \([0-9]*\) requests in \([0-9]*\) dispatch calls.*/\1 \2/p' \
+	local reqs calls
+	read -r reqs calls < <(sed -n 's/.*served \([0-9]*\) requests in \([0-9]*\) dispatch calls.*/\1 \2/p' \
 		"/run/bublk/$2.log" | tail -1)
-	[ -n "$rc" ] || return 0
-	set -- "$1" "$3" "$4" $rc
+	[ -n "$calls" ] || return 0
 	printf '{"kind": "batches", "group": "floor", "dev": "%s", "rw": "%s", "qd": %s, "reqs": %s, "calls": %s}\n' \
-		"$@" >>"$OUT"
-	log "  $1: $4 requests in $5 dispatch calls ($(($4 / ($5 ? $5 : 1))) per call)"
+		"$1" "$3" "$4" "$reqs" "$calls" >>"$OUT"
+	log "  $1: $reqs requests in $calls dispatch calls ($((reqs / (calls ? calls : 1))) per call)"
 }
 
 floor() {
@@ -261,7 +260,9 @@ data() {
 }
 
 [ -e /dev/ublk-control ] || die "no /dev/ublk-control (run through selftests/vm/run.sh)"
-command -v fio >/dev/null && command -v jq >/dev/null || die "needs fio and jq"
+if ! command -v fio >/dev/null || ! command -v jq >/dev/null; then
+	die "needs fio and jq"
+fi
 start=$(date +%s)
 for g in $GROUPS_WANTED; do
 	case "$g" in
