@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install everything bublk's build, tests and VM harness need, from Debian's
 # packages. Idempotent: prints nothing and touches nothing when all is present.
+# Extra packages may be named on the command line (make bench adds its own).
 set -euo pipefail
 
 PKGS=(
@@ -10,7 +11,8 @@ PKGS=(
 	libclang-rt-19-dev libasan8 libubsan1
 	liburing-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
-	fio e2fsprogs util-linux python3
+	fio e2fsprogs util-linux
+	"$@"
 )
 
 missing=()
