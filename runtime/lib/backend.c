@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -53,7 +55,16 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 		if (fl >= 0 && !fcntl(b->fd, F_SETFL, fl | O_DIRECT))
 			b->direct = true;
 	} else if (S_ISREG(st.st_mode)) {
+		struct statfs fs;
+
 		b->size = st.st_size;
+		/*
+		 * tmpfs punches holes but cannot zero a range in place: there
+		 * WRITE_ZEROES punches (the range reads as zeros either way).
+		 * Other filesystems that lack it are found at the first attempt.
+		 */
+		if (!fstatfs(b->fd, &fs) && fs.f_type == TMPFS_MAGIC)
+			b->zero_by_punch = true;
 	} else {
 		ret = -EINVAL;
 		snprintf(err, errlen, "backing file %s: not a regular file or block device", path);

@@ -267,7 +267,10 @@ static int queue_seg(struct bublk_queue *q, int tag, int i)
 					s->backend_off, s->len);
 		break;
 	case BUBLK_SEG_WRITE_ZEROES:
-		io_uring_prep_fallocate(sqe, fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		io_uring_prep_fallocate(sqe, fd,
+					(__atomic_load_n(&q->dev->backends[s->backend].zero_by_punch,
+							 __ATOMIC_RELAXED) ?
+					 FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE,
 					s->backend_off, s->len);
 		break;
 	case BUBLK_SEG_DELAY:
@@ -696,6 +699,25 @@ static void done_batch(struct bublk_queue *q)
 	}
 }
 
+/*
+ * A filesystem without FALLOC_FL_ZERO_RANGE: from now on WRITE_ZEROES on
+ * that backend punches a hole (it reads as zeros just the same), starting
+ * with this segment, queued again. true when it was.
+ */
+static bool zero_range_unsupported(struct bublk_queue *q, int tag, unsigned int i)
+{
+	const struct bublk_seg *s = &io_segs(q, tag)[i];
+	struct bublk_backend *b = &q->dev->backends[s->backend];
+
+	if (s->op != BUBLK_SEG_WRITE_ZEROES || __atomic_load_n(&b->zero_by_punch, __ATOMIC_RELAXED))
+		return false;
+	__atomic_store_n(&b->zero_by_punch, true, __ATOMIC_RELAXED);
+	bublk_log("dev %u: %s cannot zero a range in place; write-zeroes punches holes there",
+		  q->dev->info.dev_id, b->path);
+	q->ios[tag].pending--;	/* this completion; queue_seg counts the new one */
+	return queue_seg(q, tag, i) == 0 || (q->ios[tag].pending++, false);
+}
+
 static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 {
 	__u64 ud = cqe->user_data;
@@ -722,6 +744,8 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 			res = -EIO;	/* short transfer inside the backend's range */
 		else if (res > 0)
 			res = 0;
+		if (res == -EOPNOTSUPP && zero_range_unsupported(q, tag, ud_seg(ud)))
+			break;	/* queued again, as a hole punch */
 		io_segs(q, tag)[ud_seg(ud)].result = res;
 		if (res < 0 && !io->result)
 			io->result = res;

@@ -11,6 +11,7 @@ struct bublk_backend {
 	__u64	size;
 	bool	readonly;
 	bool	direct;		/* opened O_DIRECT (block devices) */
+	bool	zero_by_punch;	/* no FALLOC_FL_ZERO_RANGE here (tmpfs): punch holes */
 	char	path[4096];
 };
 
