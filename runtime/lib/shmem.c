@@ -156,68 +156,80 @@ int bublk_shmem_add_file(struct bublk_dev *dev, const char *path, bool readonly,
 	return 0;
 }
 
-/* one client message: exactly one fd, which must be a usable memfd */
-static int accept_memfd(struct bublk_dev *dev, int conn)
+int bublk_shmem_recv(int conn, void **mem, size_t *len, const char **why)
 {
-	char data[64], cbuf[CMSG_SPACE(2 * sizeof(int))];
+	char data[64], cbuf[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
-	const char *why = "no file descriptor in the message";
-	int fd = -1, nfds = 0, idx;
-	size_t len = 0;
+	int fd = -1, nfds = 0, ret = -EINVAL;
 	void *p;
 
-	if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) < 0)
+	*why = "no file descriptor in the message";
+	if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) < 0) {
+		*why = "nothing received";
 		return -errno;
+	}
+	/* every descriptor that arrived is ours to close, whatever happens */
 	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (int i = 0; i < nfds; i++) {
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
 			int f;
 
 			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (fd < 0)
+			if (nfds++ == 0)
 				fd = f;
 			else
-				close(f);	/* one fd per connection */
+				close(f);
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC)
-		why = "more file descriptors than one";
-	if (fd < 0 || nfds != 1 || (msg.msg_flags & MSG_CTRUNC)) {
-		if (nfds > 1)
-			why = "more file descriptors than one";
-		idx = -EINVAL;
-		goto refuse;
+	if (nfds > 1 || (msg.msg_flags & MSG_CTRUNC)) {
+		*why = "more file descriptors than one";
+		goto out;
 	}
+	if (fd < 0)
+		goto out;
 	/* a memfd answers F_GET_SEALS; any other file does not */
 	if (fcntl(fd, F_GET_SEALS) < 0) {
-		why = "not a memfd";
-		idx = -EINVAL;
-		goto refuse;
+		*why = "not a memfd";
+		goto out;
 	}
-	p = map_shared(fd, false, &len, &why);
+	p = map_shared(fd, false, len, why);
 	if (!p) {
-		idx = len > BUBLK_SHMEM_MAX_BYTES ? -E2BIG : -EINVAL;
-		goto refuse;
+		ret = *why && !strcmp(*why, "it is larger than 4 GiB") ? -E2BIG : -EINVAL;
+		goto out;
 	}
-	close(fd);
+	*mem = p;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* one client message: exactly one fd, which must be a usable memfd */
+static int accept_memfd(struct bublk_dev *dev, int conn)
+{
+	const char *why = "";
+	size_t len = 0;
+	void *p = NULL;
+	int idx;
+
+	idx = bublk_shmem_recv(conn, &p, &len, &why);
+	if (idx)
+		goto refuse;
 	idx = bublk_shmem_register(dev, p, len, false, conn);
 	if (idx < 0) {
 		munmap(p, len);
 		why = strerror(-idx);
-		goto refuse_closed;
+		goto refuse;
 	}
 	bublk_log("dev %u: client memfd (%zu bytes) registered as shared buffer %d",
 		  dev->info.dev_id, len, idx);
 	return idx;
 refuse:
-	if (fd >= 0)
-		close(fd);
-refuse_closed:
 	bublk_log("dev %u: %s: refused a client's buffer: %s", dev->info.dev_id, dev->shmem.path, why);
 	return idx;
 }

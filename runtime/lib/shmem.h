@@ -50,6 +50,14 @@ int bublk_shmem_register(struct bublk_dev *dev, void *base, size_t len, bool rea
 			 int conn_fd);
 int bublk_shmem_unregister(struct bublk_dev *dev, int index);
 
+/*
+ * Receive one client message on conn and check it: exactly one descriptor,
+ * a memfd, of a size that is not zero, a multiple of the page size and at
+ * most 4 GiB; map it shared. 0 with *mem and *len set, or -errno with *why. Every
+ * descriptor received is closed. (Apart from registering, for the fuzzer.)
+ */
+int bublk_shmem_recv(int conn, void **mem, size_t *len, const char **why);
+
 /* the socket clients send memfds on (one per connection; answer: int32) */
 int bublk_shmem_listen(struct bublk_dev *dev, char *err, size_t errlen);
 
