@@ -45,18 +45,6 @@ struct fault_config {
 };
 BUBLK_CONFIG(struct fault_config);
 
-static __always_inline __u8 seg_op(__u8 op)
-{
-	switch (op) {
-	case BUBLK_OP_READ:		return BUBLK_SEG_READ;
-	case BUBLK_OP_WRITE:		return BUBLK_SEG_WRITE;
-	case BUBLK_OP_FLUSH:		return BUBLK_SEG_FLUSH;
-	case BUBLK_OP_DISCARD:		return BUBLK_SEG_DISCARD;
-	case BUBLK_OP_WRITE_ZEROES:	return BUBLK_SEG_WRITE_ZEROES;
-	}
-	return 0;
-}
-
 /* what the rules say about one request */
 struct fault_scan {
 	__u64	first;		/* sectors [first, last) */
@@ -97,7 +85,7 @@ static __always_inline int fault_map(const struct bublk_req *rq, struct bublk_em
 		.last = (rq->offset + rq->len) >> 9,
 		.op = rq->op,
 	};
-	__u8 op = seg_op(rq->op);
+	__u8 op = bublk_seg_op_for(rq->op);
 	__u32 delay;
 
 	if (!op)

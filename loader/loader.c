@@ -249,22 +249,22 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 	t->dispatch_fd = bpf_program__fd(t->dispatch);
 	t->done_fd = t->done ? bpf_program__fd(t->done) : -1;
 	if (t->init) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts);
+		int retval = 0;
 
-		if (bpf_prog_test_run_opts(bpf_program__fd(t->init), &opts)) {
-			ret = -errno;
-			set_err(err, errlen, "running bublk_init: %s", strerror(errno));
+		ret = bublk_prog_run(bpf_program__fd(t->init), NULL, 0, &retval);
+		if (ret) {
+			set_err(err, errlen, "running bublk_init: %s", strerror(-ret));
 			return ret;
 		}
-		if ((int)opts.retval) {
-			int r = -(int)opts.retval;
+		if (retval) {
+			int r = -retval;
 
 			set_err(err, errlen, "target %s refused the device: %s%s", t->name, strerror(r),
 				r == ENOSPC ? " (a backing file is smaller than the device)" :
 				r == EINVAL ? " (wrong number of backing files for this target?)" :
 				r == EDOM ? " (an option is out of range, e.g. chunk not a power of two >= 4K)" :
 				r == ERANGE ? " (a largest request would need too many segments: raise the chunk or lower --max-io)" : "");
-			return (int)opts.retval < 0 ? (int)opts.retval : -EINVAL;
+			return retval < 0 ? retval : -EINVAL;
 		}
 	}
 	return bublk_pin_all(t, err, errlen);
@@ -277,14 +277,22 @@ int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev)
 	return bpf_map_lookup_elem(bpf_map__fd(t->dev_map), &zero, dev) ? -errno : 0;
 }
 
-static int run_batch(int prog_fd, struct bublk_batch *batch)
+int bublk_prog_run(int prog_fd, void *ctx, __u32 ctx_size, int *retval)
 {
 	/* a syscall program's context is copied back into ctx_in */
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = batch, .ctx_size_in = sizeof(*batch));
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = ctx, .ctx_size_in = ctx_size);
 
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		return -errno;
-	return (int)opts.retval;
+	*retval = (int)opts.retval;
+	return 0;
+}
+
+static int run_batch(int prog_fd, struct bublk_batch *batch)
+{
+	int retval = 0, ret = bublk_prog_run(prog_fd, batch, sizeof(*batch), &retval);
+
+	return ret ? ret : retval;
 }
 
 int bublk_target_dispatch(struct bublk_target *t, struct bublk_batch *batch)

@@ -96,6 +96,12 @@ int bublk_target_preload(struct bublk_target *t, int fd, __u64 off, __u32 pages,
 int bublk_target_load_reusing(struct bublk_target *nt, struct bublk_target *old,
 			      char *err, size_t errlen);
 
+/*
+ * One BPF_PROG_RUN of a SEC("syscall") program (ctx may be NULL): 0 with
+ * the program's return value in *retval, or -errno if it could not run.
+ */
+int bublk_prog_run(int prog_fd, void *ctx, __u32 ctx_size, int *retval);
+
 /* one BPF_PROG_RUN of bublk_done; -ENOENT when the target has none */
 int bublk_target_done(struct bublk_target *t, struct bublk_batch *batch);
 

@@ -19,8 +19,8 @@ int bublk_target_preload(struct bublk_target *t, int fd, __u64 off, __u32 pages,
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(t->obj, "bublk_preload");
 	struct bpf_program *load = bpf_object__find_program_by_name(t->obj, "bublk_load");
-	LIBBPF_OPTS(bpf_test_run_opts, opts);
 	struct bublk_page page;
+	int ret, retval = 0;
 
 	if (!map || bpf_map__value_size(map) != sizeof(page) || !load) {
 		snprintf(err, errlen, "target %s asked for a preload but lacks the bublk_preload map (BUBLK_PRELOAD) or the bublk_load program",
@@ -48,14 +48,15 @@ int bublk_target_preload(struct bublk_target *t, int fd, __u64 off, __u32 pages,
 			return -errno;
 		}
 	}
-	if (bpf_prog_test_run_opts(bpf_program__fd(load), &opts)) {
-		snprintf(err, errlen, "running bublk_load of target %s: %s", t->name, strerror(errno));
-		return -errno;
+	ret = bublk_prog_run(bpf_program__fd(load), NULL, 0, &retval);
+	if (ret) {
+		snprintf(err, errlen, "running bublk_load of target %s: %s", t->name, strerror(-ret));
+		return ret;
 	}
-	if ((int)opts.retval) {
+	if (retval) {
 		snprintf(err, errlen, "target %s could not load its on-disk state: %s", t->name,
-			 strerror(-(int)opts.retval));
-		return (int)opts.retval < 0 ? (int)opts.retval : -EINVAL;
+			 strerror(-retval));
+		return retval < 0 ? retval : -EINVAL;
 	}
 	return 0;
 }

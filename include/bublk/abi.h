@@ -101,6 +101,22 @@ enum bublk_seg_op {
 	BUBLK_SEG_OP_MAX,
 };
 
+/*
+ * The segment op that does a whole request of block op `op` on a backend
+ * (the identity mapping loop, fault and the C paths use); 0 for none.
+ */
+static inline __u8 bublk_seg_op_for(__u8 op)
+{
+	switch (op) {
+	case BUBLK_OP_READ:		return BUBLK_SEG_READ;
+	case BUBLK_OP_WRITE:		return BUBLK_SEG_WRITE;
+	case BUBLK_OP_FLUSH:		return BUBLK_SEG_FLUSH;
+	case BUBLK_OP_DISCARD:		return BUBLK_SEG_DISCARD;
+	case BUBLK_OP_WRITE_ZEROES:	return BUBLK_SEG_WRITE_ZEROES;
+	}
+	return 0;
+}
+
 /* struct bublk_seg.flags */
 #define BUBLK_SEG_F_ARENA	(1U << 0)	/* data_off is into the tag's arena scratch,
 						 * not the request's data (metadata) */

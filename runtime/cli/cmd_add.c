@@ -99,7 +99,6 @@ static void stop_signals(sigset_t *set)
 static int serve(struct bublk_dev *dev)
 {
 	struct bublk_control ctl;
-	struct bublk_stats st;
 	sigset_t set;
 	int sig = 0;
 
@@ -108,16 +107,6 @@ static int serve(struct bublk_dev *dev)
 
 	stop_signals(&set);
 	sigwait(&set, &sig);
-	/* requests per dispatch call: what one BPF_PROG_RUN was amortised over */
-	bublk_stats_sum(dev->target.stats, dev->info.nr_hw_queues, &st);
-	for (int i = 1; i < BUBLK_STATS_OPS; i++) {
-		st.op[0].reqs += st.op[i].reqs;
-		st.op[0].segs += st.op[i].segs;
-		st.op[0].errors += st.op[i].errors;
-	}
-	bublk_log("dev %u: served %llu requests in %llu dispatch calls, %llu segments, %llu errors",
-		  dev->info.dev_id, (unsigned long long)st.op[0].reqs, (unsigned long long)st.batches,
-		  (unsigned long long)st.op[0].segs, (unsigned long long)st.op[0].errors);
 	bublk_log("dev %u: %s: stopping", dev->info.dev_id, strsignal(sig));
 	if (ctl_ok)
 		bublk_control_stop(&ctl);

@@ -61,13 +61,8 @@ static int loop_cmap(const struct bublk_cmap *m, const struct bublk_req *rq,
 
 	(void)m;
 	*result = 0;
-	switch (rq->op) {
-	case BUBLK_OP_READ:		op = BUBLK_SEG_READ; break;
-	case BUBLK_OP_WRITE:		op = BUBLK_SEG_WRITE; break;
-	case BUBLK_OP_FLUSH:		op = BUBLK_SEG_FLUSH; break;
-	case BUBLK_OP_DISCARD:		op = BUBLK_SEG_DISCARD; break;
-	case BUBLK_OP_WRITE_ZEROES:	op = BUBLK_SEG_WRITE_ZEROES; break;
-	default:
+	op = bublk_seg_op_for(rq->op);
+	if (!op) {
 		*result = -EOPNOTSUPP;
 		act = BUBLK_ACT_COMPLETE;
 		goto out;

@@ -513,11 +513,12 @@ static void log_stats(const struct bublk_dev *dev)
 			n += snprintf(refused + n, sizeof(refused) - n, " %s=%llu",
 				      bublk_reject_name(r), (unsigned long long)st.rejects[r]);
 	}
-	bublk_log("dev %u: stats: requests=%llu errors=%llu bytes=%llu segments=%llu fallbacks=%llu dispatch_errors=%llu refused:%s",
+	/* dispatch_calls: what one BPF_PROG_RUN was amortised over (make bench) */
+	bublk_log("dev %u: stats: requests=%llu errors=%llu bytes=%llu segments=%llu dispatch_calls=%llu fallbacks=%llu dispatch_errors=%llu refused:%s",
 		  dev->info.dev_id, (unsigned long long)reqs, (unsigned long long)errors,
 		  (unsigned long long)bytes, (unsigned long long)segs,
-		  (unsigned long long)st.fallbacks, (unsigned long long)st.bpf_errors,
-		  n ? refused : " none");
+		  (unsigned long long)st.batches, (unsigned long long)st.fallbacks,
+		  (unsigned long long)st.bpf_errors, n ? refused : " none");
 }
 
 void bublk_dev_destroy(struct bublk_dev *dev)

@@ -297,15 +297,8 @@ static int fallback_segs(const struct bublk_req *rq, struct bublk_seg *s)
 	s->backend = 0;
 	s->backend_off = rq->offset;
 	s->len = rq->len;
-	switch (rq->op) {
-	case BUBLK_OP_READ:		s->op = BUBLK_SEG_READ; break;
-	case BUBLK_OP_WRITE:		s->op = BUBLK_SEG_WRITE; break;
-	case BUBLK_OP_FLUSH:		s->op = BUBLK_SEG_FLUSH; break;
-	case BUBLK_OP_DISCARD:		s->op = BUBLK_SEG_DISCARD; break;
-	case BUBLK_OP_WRITE_ZEROES:	s->op = BUBLK_SEG_WRITE_ZEROES; break;
-	default:			return -EOPNOTSUPP;
-	}
-	return 1;
+	s->op = bublk_seg_op_for(rq->op);
+	return s->op ? 1 : -EOPNOTSUPP;
 }
 
 static void reject(struct bublk_queue *q, int tag, enum bublk_reject why)
@@ -411,7 +404,7 @@ static void execute(struct bublk_queue *q, int tag)
 	if (!io->round)
 		io->action = rq.action;
 	if (!io->data) {
-		if (!q->stats->zc_bad || q->stats->zc_bad == 1)
+		if (q->stats->zc_bad == 1)	/* counted in shmem_request(): log the first */
 			bublk_log("dev %u queue %d: a request flagged SHMEM_ZC names no registered buffer of ours (addr %llx); failing it",
 				  dev->info.dev_id, q->q_id, (unsigned long long)q->iods[tag].addr);
 		complete_io(q, tag, -EIO);

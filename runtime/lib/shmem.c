@@ -89,39 +89,40 @@ int bublk_shmem_unregister(struct bublk_dev *dev, int idx)
 	return ret;
 }
 
-/* check what a client (or the user) hands us, map it shared */
-static void *map_shared(int fd, bool readonly, size_t *len, const char **why)
+/* check what a client (or the user) hands us, map it shared: 0 or -errno + why */
+static int map_shared(int fd, bool readonly, void **mem, size_t *len, const char **why)
 {
 	struct stat st;
 	void *p;
 
 	if (fstat(fd, &st)) {
 		*why = "cannot stat it";
-		return NULL;
+		return -errno;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		*why = "not a memfd or regular file";
-		return NULL;
+		return -EINVAL;
 	}
 	if (!st.st_size) {
 		*why = "its size is zero";
-		return NULL;
+		return -EINVAL;
 	}
 	if (st.st_size % sysconf(_SC_PAGESIZE)) {
 		*why = "its size is not a multiple of the page size";
-		return NULL;
+		return -EINVAL;
 	}
 	if ((unsigned long long)st.st_size > BUBLK_SHMEM_MAX_BYTES) {
 		*why = "it is larger than 4 GiB";
-		return NULL;
+		return -E2BIG;
 	}
 	p = mmap(NULL, st.st_size, PROT_READ | (readonly ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		*why = strerror(errno);
-		return NULL;
+		return -errno;
 	}
+	*mem = p;
 	*len = st.st_size;
-	return p;
+	return 0;
 }
 
 int bublk_shmem_add_file(struct bublk_dev *dev, const char *path, bool readonly,
@@ -129,17 +130,17 @@ int bublk_shmem_add_file(struct bublk_dev *dev, const char *path, bool readonly,
 {
 	const char *why = "";
 	size_t len = 0;
-	void *p;
-	int fd, idx;
+	void *p = NULL;
+	int fd, idx, ret;
 
 	fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "--htlb %s: %s", path, strerror(errno));
 		return -errno;
 	}
-	p = map_shared(fd, readonly, &len, &why);
+	ret = map_shared(fd, readonly, &p, &len, &why);
 	close(fd);
-	if (!p) {
+	if (ret) {
 		snprintf(err, errlen, "--htlb %s: %s (create it first, e.g. fallocate -l 4M on hugetlbfs)",
 			 path, why);
 		return -EINVAL;
@@ -164,7 +165,6 @@ int bublk_shmem_recv(int conn, void **mem, size_t *len, const char **why)
 			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
 	int fd = -1, nfds = 0, ret = -EINVAL;
-	void *p;
 
 	*why = "no file descriptor in the message";
 	if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) < 0) {
@@ -196,13 +196,7 @@ int bublk_shmem_recv(int conn, void **mem, size_t *len, const char **why)
 		*why = "not a memfd";
 		goto out;
 	}
-	p = map_shared(fd, false, len, why);
-	if (!p) {
-		ret = *why && !strcmp(*why, "it is larger than 4 GiB") ? -E2BIG : -EINVAL;
-		goto out;
-	}
-	*mem = p;
-	ret = 0;
+	ret = map_shared(fd, false, mem, len, why);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -182,7 +182,7 @@ vm_dispatch() {
 #   batch_stats NAME ID RW QD
 batch_stats() {
 	local reqs calls
-	read -r reqs calls < <(sed -n 's/.*served \([0-9]*\) requests in \([0-9]*\) dispatch calls.*/\1 \2/p' \
+	read -r reqs calls < <(sed -n 's/.* stats: requests=\([0-9]*\) .* dispatch_calls=\([0-9]*\) .*/\1 \2/p' \
 		"/run/bublk/$2.log" | tail -1)
 	[ -n "$calls" ] || return 0
 	printf '{"kind": "batches", "group": "floor", "dev": "%s", "rw": "%s", "qd": %s, "reqs": %s, "calls": %s}\n' \
