@@ -13,6 +13,20 @@ die() {
 	exit 1
 }
 
+# the test cannot run on this kernel: reported as skipped with the reason
+# (run-all.sh: exit status 77); only for a feature the kernel really lacks
+skip() {
+	echo "$*"
+	exit 77
+}
+
+# skip unless this kernel's ublk driver reports feature NAME (as bublk
+# features names it, e.g. ZERO_COPY, QUIESCE)
+need_feature() {	# NAME
+	"$BUBLK" features | awk '{ print $2 }' | grep -qx "$1" ||
+		skip "$(uname -r) lacks UBLK_F_$1"
+}
+
 # run a command, failing the test with its output if it fails
 must() {
 	"$@" || die "command failed ($?): $*"
@@ -57,14 +71,15 @@ dev_pid() {
 	sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "/run/bublk/$1.json"
 }
 
-# wait (up to 10 s) until a killed process is really gone: SIGKILL is
-# asynchronous and tearing down io_uring rings takes a while
-wait_gone() {
+# wait (up to 30 s) until a killed or stopped process is really gone:
+# SIGKILL is asynchronous, tearing down io_uring rings takes a while, and a
+# daemon's device files disappear before it has exited
+wait_gone() {	# pid [what it is, for the failure message]
 	local i st
-	for i in $(seq 200); do
+	for i in $(seq 600); do
 		st=$(sed -n 's/^State:\s*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null)
 		case "$st" in "" | Z | X) return 0 ;; esac
 		sleep 0.05
 	done
-	die "process $1 still alive 10 s after being killed"
+	die "${2:-process} $1 still alive 30 s after being signalled (state $st)"
 }

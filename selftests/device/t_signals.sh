@@ -21,7 +21,9 @@ must dd if="$TMP/pat" of=/dev/ublkb$id bs=64k oflag=direct status=none
 pid=$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "/run/bublk/$id.json")
 kill -TERM "$pid"
 gone "$id"
-kill -0 "$pid" 2>/dev/null && die "daemon $pid still running after SIGTERM"
+# the device's files go before the daemon has finished exiting (and the
+# guest's init reaps it later still): wait for the process itself
+wait_gone "$pid" "daemon (SIGTERM)"
 cmp <(head -c 1M "$TMP/a.img") "$TMP/pat" || die "data written before SIGTERM is not in the file"
 
 "$BUBLK" add --foreground -t loop -f "$TMP/a.img" >"$TMP/fg.out" 2>&1 &
