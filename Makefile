@@ -1,5 +1,6 @@
 # bublk: BPF-target ublk devices.   make | make test | make bench | make install
 #   make fuzz [FUZZ_TIME=60] | make test SAN=1 | make soak [SOAK_SECS=600 SOAK_KILLS=100]
+#   make test-repeat [REPEAT=3]
 #
 # Everything builds into $(O) (default ./build): libbublk.a, the bublk
 # command, the BPF target objects (build/bpf/*.bpf.o) and the test programs.
@@ -176,6 +177,14 @@ else
 	@BUBLK_O=$(O) bash selftests/run.sh
 endif
 
+# The determinism check: the device suite REPEAT times on every VM kernel
+# with a CPU hog beside it (docs/reliability.md); any failure is a defect.
+REPEAT		?= 3
+test-repeat: deps
+	@$(MAKE) --no-print-directory all $(TEST_PROGS)
+	@BUBLK_O=$(O) BUBLK_FUZZ=0 BUBLK_KMOD=0 BUBLK_TEST_REPEAT=$(REPEAT) BUBLK_TEST_HOG=1 \
+		bash selftests/run.sh
+
 # Long runs of the reliability tests: 10 minutes of fio for the memory and
 # fd checks (t_leaks), 100 kill -9 + recover cycles (t_crash_soak).
 SOAK_SECS	?= 600
@@ -212,6 +221,6 @@ clean:
 	rm -rf $(O)/bpf $(O)/runtime $(O)/loader $(O)/selftests $(O)/bublk $(O)/libbublk.a \
 		$(O)/bublk.pc $(O)/vmlinux.h $(O)/fuzz
 
-.PHONY: all deps test soak fuzz fuzz-build bench demo install clean FORCE
+.PHONY: all deps test test-repeat soak fuzz fuzz-build bench demo install clean FORCE
 FORCE:
 .SECONDARY:

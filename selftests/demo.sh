@@ -4,7 +4,9 @@
 # machine has no ublk driver.
 cd "$(dirname "$0")/.." || exit 1
 if [ ! -e /dev/ublk-control ] && [ -z "${BUBLK_IN_VM:-}" ]; then
-	echo "demo: no /dev/ublk-control here ($(uname -r)): running in the test VM (Debian 6.12, qemu TCG)"
+	# the newest kernel Debian packages (trixie-backports; BUBLK_VM_KSET=6.12 for Debian 12's)
+	export BUBLK_VM_KSET=${BUBLK_VM_KSET:-newest}
+	echo "demo: no /dev/ublk-control here ($(uname -r)): running in the test VM (Debian's kernel set $BUBLK_VM_KSET, qemu TCG)"
 	exec bash selftests/vm/run.sh selftests/demo.sh
 fi
 set -e

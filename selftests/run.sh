@@ -1,14 +1,22 @@
 #!/bin/bash
 # bublk's test runner: host tests, then device tests (inside the VM when
-# this machine has no /dev/ublk-control). Every test prints "ok NAME" or
-# "not ok NAME"; the last line is "N passed, N failed".
+# this machine has no /dev/ublk-control, once on each kernel of
+# BUBLK_VM_KSETS). Every test prints "ok NAME", "not ok NAME" or "skip
+# NAME: why" (a kernel lacks a feature); the last line is "N passed, N
+# failed, N skipped".
 #
 #   selftests/run.sh            everything
+#   BUBLK_VM_KSETS="6.12 newest" the VM kernels for the device tests (the
+#                               default; selftests/vm/build-kernel.sh)
 #   BUBLK_TEST_VM=0 ...         host tests only
 #   selftests/run.sh t_null     only the named device tests (host tests still run)
 #   selftests/run.sh kmod       only the test ublk module's tests (VM)
 #   BUBLK_O=build-san BUBLK_SAN=1 ...   the sanitized build (make test SAN=1)
 #   BUBLK_FUZZ=0 ...            no fuzzing pass
+#   BUBLK_KMOD=0 ...            no test-module pass
+#   BUBLK_TEST_REPEAT=N ...     the device suite N times over (make test-repeat)
+#   BUBLK_TEST_HOG=1 ...        a CPU hog on this machine beside the device
+#                               tests: results must not depend on load
 cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
@@ -23,6 +31,7 @@ tally() {
 		case "$line" in
 		"ok "*) echo ok >>"$results" ;;
 		"not ok "*) echo fail >>"$results" ;;
+		"skip "*) echo skip >>"$results" ;;
 		esac
 	done
 }
@@ -63,7 +72,7 @@ fi
 
 # "kmod" names the test ublk module's tests; other names are device tests
 device_tests=()
-run_kmod=$(($# == 0))
+run_kmod=$(($# == 0 && ${BUBLK_KMOD:-1} != 0))
 for t in "$@"; do
 	if [ "$t" = kmod ]; then
 		run_kmod=1
@@ -73,6 +82,20 @@ for t in "$@"; do
 done
 run_device=$(($# == 0 || ${#device_tests[@]} > 0))
 
+repeat=${BUBLK_TEST_REPEAT:-1}
+hog_pid=
+if [ "${BUBLK_TEST_HOG:-0}" = 1 ]; then
+	# one busy process per two CPUs, not niced: qemu's vCPU
+	# threads and the tests inside compete with it for the whole run
+	hogs=$(( ($(nproc) + 1) / 2 ))
+	section "CPU hog: $hogs busy loop(s) beside the device tests"
+	bash -c "for _ in \$(seq $hogs); do (while :; do :; done) & done; wait" &
+	hog_pid=$!
+	trap 'rm -f "$results"; pkill -P "$hog_pid" 2>/dev/null; kill "$hog_pid" 2>/dev/null' EXIT
+fi
+
+for round in $(seq "$repeat"); do
+[ "$repeat" -gt 1 ] && section "device suite, round $round of $repeat"
 if [ "${BUBLK_TEST_VM:-1}" = 0 ]; then
 	section "device tests skipped (BUBLK_TEST_VM=0)"
 elif [ "$run_device" = 0 ]; then
@@ -81,18 +104,22 @@ elif [ -e /dev/ublk-control ]; then
 	section "device tests on this machine ($(uname -r))"
 	bash selftests/device/run-all.sh "${device_tests[@]}" 2>&1 | tally
 else
-	section "device tests in the VM (this machine has no ublk driver)"
-	vmout=$(mktemp)
-	bash selftests/vm/run.sh selftests/device/run-all.sh "${device_tests[@]}" >"$vmout" 2>&1
-	rc=$?
-	grep -aE '^(ok|not ok|    |vm:)' "$vmout" | tally
-	if [ $rc -ne 0 ] && ! grep -aq '^not ok' "$vmout"; then
-		# the VM itself failed: never a silent pass
-		tail -30 "$vmout"
-		echo "not ok vm (status $rc; see build/vm/console-run-all.log)" | tally
-	fi
-	rm -f "$vmout"
+	for kset in ${BUBLK_VM_KSETS:-6.12 newest}; do
+		section "device tests in the VM, kernel set $kset (this machine has no ublk driver)"
+		vmout=$(mktemp)
+		BUBLK_VM_KSET=$kset bash selftests/vm/run.sh selftests/device/run-all.sh \
+			"${device_tests[@]}" >"$vmout" 2>&1
+		rc=$?
+		grep -aE '^(ok|not ok|skip|    |vm:)' "$vmout" | tally
+		if [ $rc -ne 0 ] && ! grep -aq '^not ok' "$vmout"; then
+			# the VM itself failed: never a silent pass
+			tail -30 "$vmout"
+			echo "not ok vm-$kset (status $rc; see build/vm/console-run-all-$kset.log)" | tally
+		fi
+		rm -f "$vmout"
+	done
 fi
+done
 
 # The test ublk module (selftests/kmod): SHMEM_ZC and the sg hook need the
 # patched driver, so always a VM booted with it.  Building it is part of
@@ -100,14 +127,15 @@ fi
 if [ "${BUBLK_TEST_VM:-1}" != 0 ] && [ "$run_kmod" = 1 ]; then
 	section "test ublk module (SHMEM_ZC, sg hook) in the VM"
 	kout=$(mktemp)
-	if ko=$(bash selftests/kmod/build.sh --print 2>"$kout"); then
+	# the patched driver is built for Debian 6.12's driver source
+	if ko=$(BUBLK_VM_KSET=6.12 bash selftests/kmod/build.sh --print 2>"$kout"); then
 		echo "ok kmod/build" | tally
-		BUBLK_VM_UBLK_KO=$ko bash selftests/vm/run.sh selftests/kmod/vm-tests.sh >"$kout" 2>&1
+		BUBLK_VM_KSET=6.12 BUBLK_VM_UBLK_KO=$ko bash selftests/vm/run.sh selftests/kmod/vm-tests.sh >"$kout" 2>&1
 		rc=$?
-		grep -aE '^(ok|not ok|    |vm:)' "$kout" | tally
+		grep -aE '^(ok|not ok|skip|    |vm:)' "$kout" | tally
 		if [ $rc -ne 0 ] && ! grep -aq '^not ok' "$kout"; then
 			tail -30 "$kout"
-			echo "not ok kmod/vm (status $rc; see build/vm/console-vm-tests.log)" | tally
+			echo "not ok kmod/vm (status $rc; see build/vm/console-vm-tests-6.12.log)" | tally
 		fi
 	else
 		tail -30 "$kout"
@@ -118,6 +146,7 @@ fi
 
 passed=$(grep -c '^ok' "$results")
 failed=$(grep -c '^fail' "$results")
+skipped=$(grep -c '^skip' "$results")
 echo
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -61,7 +61,7 @@ if [ ${#vm_groups[@]} -gt 0 ]; then
 			selftests/bench/vm.sh "$RAW/vm.jsonl" "${vm_groups[@]}" 2>&1 |
 			grep --line-buffered -aE '^(bench|vm):'
 		rc=${PIPESTATUS[0]}
-		[ "$rc" = 0 ] || { say "device benchmark failed in the VM (status $rc; build/vm/console-vm.log)"; exit 1; }
+		[ "$rc" = 0 ] || { say "device benchmark failed in the VM (status $rc; build/vm/console-vm-6.12.log)"; exit 1; }
 	fi
 fi
 

@@ -1,12 +1,15 @@
 #!/bin/bash
 # Run device tests inside the VM: each t_*.sh (or those named) prints
-# "ok NAME" or "not ok NAME"; a failing test's output follows it.
+# "ok NAME [KERNEL]", "not ok NAME [KERNEL]" (its output follows) or
+# "skip NAME [KERNEL]: why" (a test exits 77 when the kernel lacks a
+# feature it needs; lib.sh: need_feature).
 cd "$(dirname "$0")/../.." || exit 1
 logdir=build/test-logs
 mkdir -p "$logdir"
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(selftests/device/t_*.sh)
 failed=0
+kernel=$(uname -r)
 # sanitized build: reports go to files, a test with any report fails
 san=/tmp/bublk-san
 if [ "${BUBLK_SAN:-0}" = 1 ]; then
@@ -38,9 +41,11 @@ for t in "${tests[@]}"; do
 	rc=$?
 	san_reports >>"$logdir/$name.log" && rc=1
 	if [ $rc = 0 ]; then
-		echo "ok $name ($(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1fs", e-s}')): $(tail -1 "$logdir/$name.log")"
+		echo "ok $name [$kernel] ($(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1fs", e-s}')): $(tail -1 "$logdir/$name.log")"
+	elif [ $rc = 77 ]; then
+		echo "skip $name [$kernel]: $(tail -1 "$logdir/$name.log")"
 	else
-		echo "not ok $name"
+		echo "not ok $name [$kernel]"
 		sed 's/^/    /' "$logdir/$name.log" | tail -40
 		failed=$((failed + 1))
 	fi

@@ -4,11 +4,22 @@
 # build-kernel.sh - fetch a Debian kernel with ublk_drv and build the
 # initramfs that selftests/vm/run.sh boots in qemu.
 #
-# The host cannot load modules, so ublk tests run in a TCG guest booting the
-# kernel that Debian bookworm-security's meta-package linux-image-6.12-amd64
-# currently points at.  The versioned package is resolved with apt-cache at
-# run time (never hard-coded), downloaded with `apt-get download`, unpacked
-# with `dpkg -x`, and only vmlinuz plus the few modules we need are kept.
+# The host cannot load modules, so ublk tests run in a TCG guest.  Two
+# kernels can be booted (BUBLK_VM_KSET):
+#   6.12     the kernel Debian 12's meta-package linux-image-6.12-amd64
+#            points at (bookworm-security), resolved with the machine's apt
+#   newest   the newest linux-image-amd64 of a newer Debian suite
+#            (BUBLK_VM_SUITE, default trixie-backports), resolved through a
+#            private apt configuration under $BUBLK_BUILD/apt/: its own
+#            sources list (the archive address taken from the machine's own
+#            apt sources), lists, cache and an empty dpkg status.  The
+#            machine's apt sources are never changed and nothing is
+#            installed: packages are only downloaded and unpacked.
+# The versioned package is resolved with apt-cache at run time (never
+# hard-coded), downloaded with `apt-get download` (with the linux-binary-*,
+# linux-modules-* and linux-base-* packages 7.x splits the image into),
+# unpacked with `dpkg -x`, and only vmlinuz plus the few modules we need
+# are kept.
 #
 # Everything lands in $BUBLK_BUILD/vm/ (default: <repo>/build/vm/):
 #   debs/<pkg>_<ver>_amd64.deb        downloaded package (kept as a cache)
@@ -28,7 +39,10 @@
 #
 # Environment:
 #   BUBLK_BUILD        build directory (default: <repo>/build)
-#   BUBLK_VM_KMETA     meta-package to follow (default: linux-image-6.12-amd64)
+#   BUBLK_VM_KSET      6.12 (default) or newest, see above
+#   BUBLK_VM_SUITE     the suite "newest" follows (default: trixie-backports)
+#   BUBLK_VM_KMETA     meta-package to follow (default: linux-image-6.12-amd64
+#                      for 6.12, linux-image-amd64 for newest)
 #   BUBLK_VM_KPKG      pin an exact versioned package instead of resolving
 #   BUBLK_VM_UBLK_KO   path to a ublk_drv.ko (.ko, .ko.xz or .ko.zst) built
 #                      for the same kernel; replaces the stock module
@@ -39,7 +53,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO=$(cd "$HERE/../.." && pwd -P)
 BUBLK_BUILD=${BUBLK_BUILD:-$REPO/build}
 OUT=$BUBLK_BUILD/vm
-KMETA=${BUBLK_VM_KMETA:-linux-image-6.12-amd64}
+KSET=${BUBLK_VM_KSET:-6.12}
+SUITE=${BUBLK_VM_SUITE:-trixie-backports}
+case "$KSET" in
+6.12) KMETA=${BUBLK_VM_KMETA:-linux-image-6.12-amd64} ;;
+newest) KMETA=${BUBLK_VM_KMETA:-linux-image-amd64} ;;
+*) echo "vm: error: BUBLK_VM_KSET=$KSET: use 6.12 or newest" >&2; exit 2 ;;
+esac
 
 # Modules shipped in the initramfs (their dependencies are added
 # automatically).  BOOT_MODULES are loaded by /init; the others (null_blk)
@@ -47,6 +67,8 @@ KMETA=${BUBLK_VM_KMETA:-linux-image-6.12-amd64}
 # (loop and dm-mod: the kernel references of make bench).
 BOOT_MODULES="netfs 9pnet 9pnet_virtio 9p ublk_drv"
 EXTRA_MODULES="null_blk ext4 crc32c_generic loop dm-mod"
+# modules a kernel may not have (7.x folded crc32c_generic into its crc library)
+OPTIONAL_MODULES="crc32c_generic"
 
 EMIT_ENV=0
 case "${1:-}" in
@@ -64,29 +86,76 @@ mkdir -p "$OUT"
 exec 9>"$OUT/.lock"
 flock 9
 
+# apt through the machine's configuration (6.12) or the private one (newest)
+APT_OPTS=()
+APT_DIR=$BUBLK_BUILD/apt
+
+# The main Debian archive's address, from the machine's own apt sources
+# (whatever their format): the index target labelled "Debian".
+debian_archive() {
+	apt-get indextargets --format '$(LABEL) $(REPO_URI)' 2>/dev/null |
+		awk '$1 == "Debian" { print $2; exit }'
+}
+
+# Set up $APT_DIR for $SUITE and fill APT_OPTS; refresh its lists when they
+# are missing or older than a day (quietly: the cached case prints nothing).
+private_apt() {
+	local uri keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	mkdir -p "$APT_DIR"/{etc/sources.list.d,etc/preferences.d,etc/apt.conf.d} \
+		"$APT_DIR"/lists/partial "$APT_DIR"/cache/archives/partial
+	[ -e "$APT_DIR/status" ] || : >"$APT_DIR/status"
+	APT_OPTS=(-o Dir::Etc="$APT_DIR/etc"
+		-o Dir::Etc::SourceList="$APT_DIR/etc/sources.list"
+		-o Dir::Etc::SourceParts="$APT_DIR/etc/sources.list.d"
+		-o Dir::Etc::Preferences="$APT_DIR/etc/preferences"
+		-o Dir::Etc::PreferencesParts="$APT_DIR/etc/preferences.d"
+		-o Dir::Etc::Parts="$APT_DIR/etc/apt.conf.d"
+		-o Dir::State::Lists="$APT_DIR/lists"
+		-o Dir::State::status="$APT_DIR/status"
+		-o Dir::Cache="$APT_DIR/cache"
+		-o APT::Architecture=amd64 -o Acquire::Languages=none)
+	if [ ! -s "$APT_DIR/etc/sources.list" ]; then
+		uri=$(debian_archive)
+		[ -n "$uri" ] || die "no Debian archive in this machine's apt sources (apt-get indextargets)"
+		[ -r "$keyring" ] || die "$keyring missing (install debian-archive-keyring)"
+		echo "deb [signed-by=$keyring] $uri $SUITE main" >"$APT_DIR/etc/sources.list"
+	fi
+	if [ -z "$(find "$APT_DIR/lists" -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null)" ]; then
+		apt-get "${APT_OPTS[@]}" -qq update >"$APT_DIR/update.log" 2>&1 ||
+			msg "apt-get update of $SUITE failed (see $APT_DIR/update.log)"
+	fi
+}
+
 # Print the versioned package the meta-package depends on, or nothing.
 resolve_kpkg() {
-	apt-cache depends "$KMETA" 2>/dev/null |
+	apt-cache "${APT_OPTS[@]}" depends "$KMETA" 2>/dev/null |
 		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }' ||
 		true
 }
 
+# The packages 7.x splits an image into (linux-binary-*, linux-modules-*,
+# linux-base-*), or nothing for the 6.12 single-package layout.
+resolve_parts() {
+	apt-cache "${APT_OPTS[@]}" depends "$1" 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-(binary|modules|base)-[0-9]/ { print $2 }' || true
+}
+
 # --- 1. which kernel package? -------------------------------------------
+[ "$KSET" = newest ] && private_apt
 KPKG=${BUBLK_VM_KPKG:-}
 if [ -z "$KPKG" ]; then
 	KPKG=$(resolve_kpkg)
-	if [ -z "$KPKG" ] && [ "$(id -u)" = 0 ]; then
+	if [ -z "$KPKG" ] && [ "$KSET" = 6.12 ] && [ "$(id -u)" = 0 ]; then
 		# Package lists missing or stale: refresh once and retry.
 		msg "apt-cache does not know $KMETA; running apt-get update"
 		apt-get update -qq >/dev/null 2>&1 || msg "apt-get update failed"
 		KPKG=$(resolve_kpkg)
 	fi
 	if [ -z "$KPKG" ]; then
-		# Offline / no apt lists: fall back to the newest kernel we already have.
-		KPKG=$(cd "$OUT" && ls -d linux-image-*/ 2>/dev/null | tr -d / |
-			sort -V | tail -n1)
-		[ -n "$KPKG" ] ||
-			die "cannot resolve $KMETA (run 'apt-get update' as root)"
+		# Offline / no apt lists: fall back to the kernel this set used last.
+		KPKG=$(cat "$OUT/last-$KSET" 2>/dev/null || true)
+		[ -n "$KPKG" ] && [ -d "$OUT/$KPKG" ] ||
+			die "cannot resolve $KMETA${APT_OPTS:+ in $SUITE} (run 'apt-get update' as root; for newest see $APT_DIR/update.log)"
 		msg "warning: cannot resolve $KMETA, using cached $KPKG"
 	fi
 fi
@@ -99,33 +168,47 @@ KDIR=$OUT/$KPKG
 WANT="$BOOT_MODULES $EXTRA_MODULES"
 if [ "$(cat "$KDIR/.done" 2>/dev/null)" != "$WANT" ]; then
 	mkdir -p "$OUT/debs"
-	deb=$(ls "$OUT/debs/${KPKG}"_*.deb 2>/dev/null | tail -n1 || true)
-	if [ -z "$deb" ]; then
-		msg "downloading $KPKG"
-		# apt drops privileges to _apt while downloading; let it write here.
-		dl=$(mktemp -d "$OUT/debs/.dl.XXXXXX")
-		chmod 0777 "$dl"
-		(cd "$dl" && apt-get download -qq "$KPKG") ||
-			{ rm -rf "$dl"; die "apt-get download $KPKG failed"; }
-		mv "$dl"/*.deb "$OUT/debs/"
-		rm -rf "$dl"
-		deb=$(ls "$OUT/debs/${KPKG}"_*.deb | tail -n1)
-	fi
+	debs=()
+	for pkg in "$KPKG" $(resolve_parts "$KPKG"); do
+		deb=$(ls "$OUT/debs/${pkg}"_*.deb 2>/dev/null | tail -n1 || true)
+		if [ -z "$deb" ]; then
+			msg "downloading $pkg"
+			# apt drops privileges to _apt while downloading; let it write here.
+			dl=$(mktemp -d "$OUT/debs/.dl.XXXXXX")
+			chmod 0777 "$dl"
+			(cd "$dl" && apt-get "${APT_OPTS[@]}" download -qq "$pkg") ||
+				{ rm -rf "$dl"; die "apt-get download $pkg failed"; }
+			mv "$dl"/*.deb "$OUT/debs/"
+			rm -rf "$dl"
+			deb=$(ls "$OUT/debs/${pkg}"_*.deb | tail -n1)
+		fi
+		debs+=("$deb")
+	done
 
-	msg "unpacking $(basename "$deb")"
+	msg "unpacking $(for d in "${debs[@]}"; do basename "$d"; done | xargs)"
 	tmp=$(mktemp -d "$OUT/.unpack.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	dpkg -x "$deb" "$tmp"
-	kver=$(ls "$tmp/lib/modules")
+	for deb in "${debs[@]}"; do
+		dpkg -x "$deb" "$tmp"
+	done
+	# 6.12: /lib/modules and /boot; 7.x: everything under /usr/lib/modules
+	mroot=$tmp/lib/modules
+	[ -d "$mroot" ] || mroot=$tmp/usr/lib/modules
+	kver=$(ls "$mroot" 2>/dev/null)
 	if [ -z "$kver" ] || [ "$(echo "$kver" | wc -l)" != 1 ]; then
-		die "unexpected module directory layout in $deb"
+		die "unexpected module directory layout in ${debs[*]}"
 	fi
-	src=$tmp/lib/modules/$kver
+	src=$mroot/$kver
 
 	rm -rf "$KDIR"
 	mkdir -p "$KDIR/lib/modules/$kver"
-	cp "$tmp/boot/vmlinuz-$kver" "$KDIR/vmlinuz"
-	cp "$tmp/boot/config-$kver" "$KDIR/config"
+	for f in "$tmp/boot/vmlinuz-$kver" "$src/vmlinuz"; do
+		[ -f "$f" ] && cp "$f" "$KDIR/vmlinuz" && break
+	done
+	[ -s "$KDIR/vmlinuz" ] || die "no vmlinuz in ${debs[*]}"
+	for f in "$tmp/boot/config-$kver" "$src/config"; do
+		[ -f "$f" ] && cp "$f" "$KDIR/config" && break
+	done
 	cp "$src"/modules.builtin* "$src"/modules.order "$KDIR/lib/modules/$kver/" \
 		2>/dev/null || true
 
@@ -139,8 +222,10 @@ if [ "$(cat "$KDIR/.done" 2>/dev/null)" != "$WANT" ]; then
 		f=$(find "$src/kernel" \( -name "$name.ko" -o -name "$name.ko.xz" \
 			-o -name "$name.ko.zst" -o -name "$name.ko.gz" \) -print -quit)
 		if [ -z "$f" ]; then
-			# Built into the kernel is fine; missing altogether is not.
+			# Built into the kernel is fine; missing altogether is not,
+			# unless the module is optional.
 			grep -q "/$name.ko\$" "$src/modules.builtin" 2>/dev/null ||
+				[[ " $OPTIONAL_MODULES " == *" $name "* ]] ||
 				die "module $name not found in $KPKG"
 			return 0
 		fi
@@ -165,10 +250,11 @@ if [ "$(cat "$KDIR/.done" 2>/dev/null)" != "$WANT" ]; then
 	echo "$WANT" >"$KDIR/.done"
 	rm -rf "$tmp"
 	trap - EXIT
-	grep -q '^CONFIG_BLK_DEV_UBLK=[ym]' "$KDIR/config" ||
+	[ ! -e "$KDIR/config" ] || grep -q '^CONFIG_BLK_DEV_UBLK=[ym]' "$KDIR/config" ||
 		msg "warning: CONFIG_BLK_DEV_UBLK not set in $KPKG"
 fi
 KVER=$(cat "$KDIR/kver")
+echo "$KPKG" >"$OUT/last-$KSET"
 
 # --- 3. initramfs ------------------------------------------------------------
 UBLK_KO=${BUBLK_VM_UBLK_KO:-}

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # run.sh - run a script inside the bublk test VM (a qemu TCG guest with a
-# Debian 6.12 kernel and ublk_drv loaded).
+# Debian kernel and ublk_drv loaded: 6.12, or with BUBLK_VM_KSET=newest the
+# newest 7.x of Debian's trixie-backports; see build-kernel.sh).
 #
 # Usage: selftests/vm/run.sh SCRIPT [ARGS...]
 #
@@ -17,7 +18,7 @@
 # beyond ublk_drv (e.g. null_blk) load with `modprobe -d "$BUBLK_VM_MODROOT"`.
 #
 # The guest console is streamed to stdout and saved to
-# $BUBLK_BUILD/vm/console-<script basename>.log.
+# $BUBLK_BUILD/vm/console-<script basename>-<kernel set>.log.
 #
 # Exit status: the guest script's status, or
 #    97  the VM's /init failed (e.g. ublk_drv did not load), see the log
@@ -26,6 +27,7 @@
 #   124  timeout
 #
 # Environment:
+#   BUBLK_VM_KSET      the kernel to boot: 6.12 (default) or newest
 #   BUBLK_VM_TIMEOUT   seconds before the guest is killed (default 900)
 #   BUBLK_VM_SMP       guest CPUs (default 2)
 #   BUBLK_VM_MEM       guest memory (default 2G)
@@ -97,7 +99,7 @@ append+=" bublk_work=$(b64 "$REPO") bublk_cmd=$(b64 "$cmd")"
 # --- boot ------------------------------------------------------------------
 mkdir -p "$OUT"
 name=$(basename "$script")
-log=$OUT/console-${name%.sh}.log
+log=$OUT/console-${name%.sh}-${BUBLK_VM_KSET:-6.12}.log
 tmp=$(mktemp -d)
 # shellcheck disable=SC2317 # called from traps
 qemu_pid() { cat "$tmp/qemu.pid" 2>/dev/null; }
