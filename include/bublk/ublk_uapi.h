@@ -132,7 +132,9 @@ struct ublksrv_ctrl_dev_info {
 	__u16	nr_hw_queues;
 	__u16	queue_depth;
 	__u16	state;
-	__u16	pad0;
+	/* UBLK_F_IO_DESC_SIZE (7.x): the stride of the mmapped descriptors;
+	 * without the flag the kernel answers sizeof(struct ublksrv_io_desc) */
+	__u16	io_desc_size;
 	__u32	max_io_buf_bytes;
 	__u32	dev_id;
 	__s32	ublksrv_pid;
@@ -289,13 +291,17 @@ struct ublk_shmem_buf_reg {
 	__u32	reserved;
 };
 
-/* iod->addr of a UBLK_IO_F_SHMEM_ZC request: buffer index << 32 | offset */
+/*
+ * iod->addr of a UBLK_IO_F_SHMEM_ZC request: buffer index << 32 | offset.
+ * Upstream (7.x) gives the index 16 bits; bits 48-63 are reserved.
+ */
 #define UBLK_SHMEM_ZC_IDX_OFF		32
+#define UBLK_SHMEM_ZC_IDX_MASK		0xffffU
 #define UBLK_SHMEM_ZC_OFF_MASK		0xffffffffULL
 
 static inline __u32 ublk_shmem_zc_index(__u64 addr)
 {
-	return addr >> UBLK_SHMEM_ZC_IDX_OFF;
+	return (addr >> UBLK_SHMEM_ZC_IDX_OFF) & UBLK_SHMEM_ZC_IDX_MASK;
 }
 
 static inline __u32 ublk_shmem_zc_offset(__u64 addr)
