@@ -9,7 +9,7 @@ PKGS=(
 	gcc-12 bc python3 dwarves	# the test ublk module (selftests/kmod): kbuild, BTF
 	clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
 	libclang-rt-19-dev libasan8 libubsan1
-	liburing-dev
+	liburing-dev libjson-c-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	fio e2fsprogs util-linux
 	"$@"

@@ -28,20 +28,6 @@ int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground
  */
 int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground, bool *json);
 
-/*
- * The options a device was created with, from its state file (bublk
- * recover): 0, or -EINVAL if the file is incomplete or damaged. The
- * strings in o point into rs.
- */
-struct recover_state {
-	char	target[4096];
-	char	files[8192];
-	char	mode[32];
-	char	config[1024];
-	char	base[4096];	/* overlay's base image */
-};
-int recover_parse_state(const char *state, struct recover_state *rs, struct bublk_dev_opts *o);
-
 /* "bublk CMD: message" on stderr */
 void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -71,11 +71,10 @@ static int del_orphan(unsigned int id)
 static int del_one(unsigned int id, bool force)
 {
 	unsigned long long pid = 0;
-	char *state = bublk_state_read(id);
+	int state_pid = bublk_state_pid(id);	/* 0: damaged, no pid to trust */
 
-	if (state) {
-		bublk_json_get_u64(state, "pid", &pid);
-		free(state);
+	if (state_pid != -ENOENT) {
+		pid = state_pid;
 	} else {
 		struct ublksrv_ctrl_dev_info info;
 		struct bublk_ctrl c;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* bublk list: the devices bublk serves, from their state files. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,35 +10,24 @@
 #include "cli.h"
 #include "state.h"
 
-static void print_json(const char *state, bool alive, bool first)
+static void print_json(const struct bublk_state *st, bool alive, bool first)
 {
-	const char *end = strrchr(state, '}');
-
 	/* the state object, plus whether its daemon still runs */
-	printf("%s  %.*s, \"alive\": %s}", first ? "" : ",\n", end ? (int)(end - state) : 0, state,
-	       alive ? "true" : "false");
+	char *s = bublk_state_format(st, alive);
+
+	printf("%s  %s", first ? "" : ",\n", s ? s : "{}");
+	free(s);
 }
 
-static void print_row(unsigned int id, const char *state, bool alive)
+static void print_row(const struct bublk_state *st, bool alive)
 {
-	unsigned long long size = 0, queues = 0, depth = 0, pid = 0;
-	char target[64] = "?", mode[32] = "?", backend[256] = "-";
-	const char *b;
-
-	bublk_json_get_u64(state, "size", &size);
-	bublk_json_get_u64(state, "queues", &queues);
-	bublk_json_get_u64(state, "depth", &depth);
-	bublk_json_get_u64(state, "pid", &pid);
-	bublk_json_get_str(state, "target", target, sizeof(target));
-	bublk_json_get_str(state, "data_mode", mode, sizeof(mode));
-	b = strstr(state, "\"backends\": [{");
-	if (b)
-		bublk_json_get_str(b + 13, "path", backend, sizeof(backend));
 	char blk[32];
 
-	snprintf(blk, sizeof(blk), "/dev/ublkb%u", id);
-	printf("%-4u %-13s %-8s %10lluM %6llu %6llu %-9s %8llu %-5s %s\n", id, blk, target,
-	       size >> 20, queues, depth, mode, pid, alive ? "live" : "dead", backend);
+	snprintf(blk, sizeof(blk), "/dev/ublkb%u", st->dev_id);
+	printf("%-4u %-13s %-8s %10lluM %6d %6d %-9s %8d %-5s %s\n", st->dev_id, blk, st->target,
+	       (unsigned long long)(st->size >> 20), st->nr_queues, st->depth,
+	       st->user_copy ? "user_copy" : "copy", st->pid, alive ? "live" : "dead",
+	       st->nr_backends ? st->backends[0].path : "-");
 }
 
 int cmd_list(int argc, char **argv)
@@ -46,6 +37,7 @@ int cmd_list(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	struct bublk_state *st;
 	unsigned int ids[1024];
 	bool json = false;
 	int opt, n, shown = 0;
@@ -67,6 +59,11 @@ int cmd_list(int argc, char **argv)
 			return 2;
 		}
 	}
+	st = malloc(sizeof(*st));
+	if (!st) {
+		fprintf(stderr, "bublk list: out of memory\n");
+		return 1;
+	}
 	n = bublk_state_ids(ids, 1024);
 	if (json)
 		printf("[\n");
@@ -74,22 +71,23 @@ int cmd_list(int argc, char **argv)
 		printf("%-4s %-13s %-8s %11s %6s %6s %-9s %8s %-5s %s\n", "ID", "DEVICE", "TARGET",
 		       "SIZE", "QUEUES", "DEPTH", "MODE", "PID", "STATE", "BACKEND");
 	for (int i = 0; i < n; i++) {
-		unsigned long long pid = 0;
-		char *state = bublk_state_read(ids[i]);
+		char err[PATH_MAX + 512];
 		bool alive;
 
-		if (!state)
+		/* a damaged file is named, not silently left out */
+		if (bublk_state_load(ids[i], st, err, sizeof(err))) {
+			fprintf(stderr, "bublk list: dev %u: %s\n", ids[i], err);
 			continue;
-		bublk_json_get_u64(state, "pid", &pid);
-		alive = pid_alive((int)pid);
+		}
+		alive = pid_alive(st->pid);
 		if (json)
-			print_json(state, alive, !shown);
+			print_json(st, alive, !shown);
 		else
-			print_row(ids[i], state, alive);
+			print_row(st, alive);
 		shown++;
-		free(state);
 	}
 	if (json)
 		printf("%s]\n", shown ? "\n" : "");
+	free(st);
 	return 0;
 }

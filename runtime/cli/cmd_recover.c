@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,51 +25,6 @@ static void recover_usage(FILE *f)
 		   "The device must have been created with \"bublk add --recovery\".\n", BUBLK_RUN_DIR);
 }
 
-int recover_parse_state(const char *state, struct recover_state *rs, struct bublk_dev_opts *o)
-{
-	unsigned long long v;
-	char *save = NULL;
-
-	memset(o, 0, sizeof(*o));
-	if (bublk_json_get_str(state, "object", rs->target, sizeof(rs->target)) ||
-	    bublk_json_get_str(state, "files", rs->files, sizeof(rs->files)) ||
-	    bublk_json_get_u64(state, "size", &o->size))
-		return -EINVAL;
-	/*
-	 * Range-check before narrowing: a damaged "queues": 4294967297 must
-	 * be refused, not become 1 queue (found by fuzz_state's check).
-	 */
-	if (bublk_json_get_u64(state, "queues", &v) || v < 1 || v > BUBLK_MAX_QUEUES)
-		return -EINVAL;
-	o->nr_queues = v;
-	if (bublk_json_get_u64(state, "depth", &v) || v < 1 || v > UBLK_MAX_QUEUE_DEPTH)
-		return -EINVAL;
-	o->depth = v;
-	if (bublk_json_get_u64(state, "max_io_bytes", &v) || v < BUBLK_PAGE_SIZE ||
-	    v > (1U << UBLK_IO_BUF_BITS))
-		return -EINVAL;
-	o->max_io_bytes = v;
-	if (!bublk_json_get_str(state, "data_mode", rs->mode, sizeof(rs->mode)))
-		o->data_mode = strcmp(rs->mode, "user_copy") ? BUBLK_MODE_COPY : BUBLK_MODE_USER_COPY;
-	o->readonly = strstr(state, "\"readonly\": true") != NULL;
-	if (!bublk_json_get_str(state, "base", rs->base, sizeof(rs->base)))
-		o->base = rs->base;
-	if (strstr(state, "\"dispatch\": \"c\""))
-		o->dispatch = BUBLK_DISPATCH_C;
-	if (!bublk_json_get_str(state, "config", rs->config, sizeof(rs->config))) {
-		char *csave = NULL;
-
-		for (char *c = strtok_r(rs->config, ";", &csave); c && o->nr_config < 16;
-		     c = strtok_r(NULL, ";", &csave))
-			o->config[o->nr_config++] = c;
-	}
-	o->target = rs->target;
-	for (char *f = strtok_r(rs->files, ",", &save); f && o->nr_files < BUBLK_MAX_BACKENDS;
-	     f = strtok_r(NULL, ",", &save))
-		o->files[o->nr_files++] = f;
-	return 0;
-}
-
 int cmd_recover(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -78,12 +34,11 @@ int cmd_recover(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	static struct recover_state rs;
+	static struct bublk_state st;	/* o points into it for the daemon's life */
 	struct bublk_dev_opts o;
-	unsigned long long pid = 0;
 	bool foreground = false, json = false;
 	int opt, id = -1, ret;
-	char *state;
+	char err[PATH_MAX + 512];
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -112,28 +67,25 @@ int cmd_recover(int argc, char **argv)
 		cli_err("recover", "give the device with -n ID (see bublk recover --help)");
 		return 2;
 	}
-	state = bublk_state_read(id);
-	if (!state) {
+	ret = bublk_state_load(id, &st, err, sizeof(err));
+	if (ret == -ENOENT) {
 		cli_err("recover", "dev %d: no state file %s/%d.json: not a bublk device, or already deleted",
 			id, BUBLK_RUN_DIR, id);
 		return 1;
 	}
-	bublk_json_get_u64(state, "pid", &pid);
-	/* a daemon just killed (kill -9) takes a moment to be gone: wait for it */
-	for (int i = 0; i < 30 && pid_alive((int)pid); i++)
-		usleep(100000);
-	if (pid_alive((int)pid)) {
-		cli_err("recover", "dev %d: its daemon (pid %llu) is still running: nothing to recover",
-			id, pid);
-		free(state);
-		return 1;
-	}
-	ret = recover_parse_state(state, &rs, &o);
-	free(state);
 	if (ret) {
-		cli_err("recover", "dev %d: state file %s/%d.json is incomplete or damaged", id,
-			BUBLK_RUN_DIR, id);
+		cli_err("recover", "dev %d: %s; without it the device cannot be recovered (bublk del -n %d --force deletes it)",
+			id, err, id);
 		return 1;
 	}
+	/* a daemon just killed (kill -9) takes a moment to be gone: wait for it */
+	for (int i = 0; i < 30 && pid_alive(st.pid); i++)
+		usleep(100000);
+	if (pid_alive(st.pid)) {
+		cli_err("recover", "dev %d: its daemon (pid %d) is still running: nothing to recover",
+			id, st.pid);
+		return 1;
+	}
+	bublk_state_opts(&st, &o);
 	return bublk_launch(&o, id, foreground, json);
 }

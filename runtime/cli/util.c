@@ -54,16 +54,23 @@ int cli_dev_id(const char *cmd, const char *arg, int *id)
 
 int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues)
 {
-	unsigned long long q = 0;
-	char *state = bublk_state_read(id);
-	int fd;
+	struct bublk_state *st = malloc(sizeof(*st));
+	char err[PATH_MAX + 512];
+	int fd, ret, q;
 
-	if (!state || bublk_json_get_u64(state, "queues", &q) || !q || q > BUBLK_MAX_QUEUES) {
+	if (!st)
+		return -ENOMEM;
+	ret = bublk_state_load(id, st, err, sizeof(err));
+	q = st->nr_queues;
+	free(st);
+	if (ret == -ENOENT) {
 		cli_err(cmd, "dev %d: no bublk device with that number (see bublk list)", id);
-		free(state);
-		return -ENOENT;
+		return ret;
 	}
-	free(state);
+	if (ret) {
+		cli_err(cmd, "dev %d: %s", id, err);
+		return ret;
+	}
 	fd = stats_map_open(id, name);
 	if (fd < 0)
 		cli_err(cmd, "dev %d: /sys/fs/bpf/bublk/%d/%s: %s (is its daemon running?)", id, id,

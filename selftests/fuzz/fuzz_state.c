@@ -1,60 +1,59 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fuzz the reader of the JSON state files under /run/bublk
- * (runtime/lib/state.c): "bublk list", "del" and "recover" trust what they
- * read there, and the files can be damaged or written by someone else.
- * Every key bublk looks up, into exactly sized buffers; then what "bublk
- * recover" makes of the file (recover_parse_state): the options it
- * accepts must be the numbers the file holds, not a truncation of them.
+ * Fuzz the parser of the JSON state files under /run/bublk
+ * (runtime/lib/state.c): "bublk list", "del", "stats" and "recover" trust
+ * what they read there, and the files can be damaged or written by someone
+ * else. A file the parser accepts must be one bublk could have written:
+ * written again and re-read it gives the same struct and the same text,
+ * and the options "bublk recover" makes of it are within the limits
+ * "bublk add" enforces. A file it refuses comes with a reason and leaves
+ * nothing half-filled behind.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "dev.h"
 #include "state.h"
 
-static const char *const keys[] = {
-	"dev_id", "pid", "block", "target", "object", "size", "queues", "depth",
-	"max_io_bytes", "data_mode", "files", "config", "path", "",
-};
+static struct bublk_state st, again;
+static const struct bublk_state zero;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *json = malloc(size + 1);
-	size_t lens[] = { 1, 8, 64 };
+	struct bublk_dev_opts o;
+	char err[256], *text, *text2;
 
-	memcpy(json, data, size);
-	json[size] = 0;
-	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-		unsigned long long v;
-
-		bublk_json_get_u64(json, keys[k], &v);
-		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
-			char *out = malloc(lens[l]);
-
-			if (!bublk_json_get_str(json, keys[k], out, lens[l]) &&
-			    strnlen(out, lens[l]) >= lens[l])
-				__builtin_trap();	/* must be NUL-terminated inside */
-			free(out);
-		}
+	/* exactly size bytes, no NUL after them: the parser must take the length */
+	if (bublk_state_parse((const char *)data, size, &st, err, sizeof(err))) {
+		if (!err[0] || memcmp(&st, &zero, sizeof(st)))
+			__builtin_trap();
+		return 0;
 	}
-	{
-		static struct recover_state rs;
-		struct bublk_dev_opts o;
-		unsigned long long q = 0, d = 0, m = 0;
+	text = bublk_state_format(&st, -1);
+	if (!text)
+		return 0;
+	if (bublk_state_parse(text, strlen(text), &again, err, sizeof(err)) ||
+	    memcmp(&st, &again, sizeof(st)))
+		__builtin_trap();	/* its own output must read back the same */
+	text2 = bublk_state_format(&again, -1);
+	if (!text2 || strcmp(text, text2))
+		__builtin_trap();
+	free(text);
+	free(text2);
 
-		if (!recover_parse_state(json, &rs, &o)) {
-			bublk_json_get_u64(json, "queues", &q);
-			bublk_json_get_u64(json, "depth", &d);
-			bublk_json_get_u64(json, "max_io_bytes", &m);
-			if ((unsigned long long)o.nr_queues != q || (unsigned long long)o.depth != d ||
-			    o.max_io_bytes != m || o.nr_files > BUBLK_MAX_BACKENDS || o.nr_config > 16 ||
-			    !o.target)
-				__builtin_trap();
-		}
-	}
-	free(json);
+	bublk_state_opts(&st, &o);
+	if (o.nr_queues < 1 || o.nr_queues > BUBLK_MAX_QUEUES ||
+	    o.depth < 1 || o.depth > UBLK_MAX_QUEUE_DEPTH ||
+	    o.max_io_bytes < BUBLK_PAGE_SIZE || o.max_io_bytes > (1U << UBLK_IO_BUF_BITS) ||
+	    o.max_io_bytes % BUBLK_PAGE_SIZE ||
+	    (o.block_size != 512 && o.block_size != 4096) || !o.size || o.size % o.block_size ||
+	    o.nr_files < 0 || o.nr_files + (o.base != NULL) > BUBLK_MAX_BACKENDS ||
+	    o.nr_config > (int)(sizeof(o.config) / sizeof(o.config[0])) ||
+	    !o.target || !o.target[0])
+		__builtin_trap();
+	for (int i = 0; i < o.nr_files; i++)
+		if (!o.files[i][0])
+			__builtin_trap();
 	return 0;
 }

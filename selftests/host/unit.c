@@ -145,21 +145,244 @@ static void test_parse_size(void)
 	CHECK(parse_int("3x", 1, 32, &n) == -EINVAL, "junk");
 }
 
-static void test_json_lookup(void)
-{
-	const char *j = "{\"dev_id\": 3, \"pid\": 1234, \"target\": \"lo\\\"op\", "
-			"\"backends\": [{\"path\": \"/a\", \"size\": 9}], \"size\": 4096}";
-	unsigned long long v = 0;
-	char s[32];
+/* --- the state file's schema (runtime/lib/state.c) ---------------------- */
+#include <stdlib.h>
+#include "dev.h"
 
-	CHECK(!bublk_json_get_u64(j, "pid", &v) && v == 1234, "pid %llu", v);
-	CHECK(!bublk_json_get_u64(j, "size", &v) && v == 4096, "top-level size, not the backend's: %llu", v);
-	CHECK(!bublk_json_get_str(j, "target", s, sizeof(s)) && !strcmp(s, "lo\"op"), "target %s", s);
-	CHECK(bublk_json_get_u64(j, "missing", &v) == -ENOENT, "missing key");
-	CHECK(bublk_json_get_u64(j, "target", &v) == -EINVAL, "string as number");
-	CHECK(bublk_json_get_str("{\"a\": \"unterminated", "a", s, sizeof(s)) == -EINVAL, "unterminated");
-	CHECK(bublk_json_get_str("{\"a\": \"0123456789\"}", "a", s, 4) == -ENAMETOOLONG, "too long");
-	CHECK(bublk_json_get_u64("{\"a", "a", &v) == -ENOENT, "truncated");
+static struct bublk_state st_a, st_b;
+
+/* a device with every field away from its default */
+static void state_fill(struct bublk_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->dev_id = 7;
+	st->pid = 4242;
+	snprintf(st->target, sizeof(st->target), "overlay");
+	snprintf(st->object, sizeof(st->object), "/opt/b\u00fcblk/t\"a\\r\tget/overlay.bpf.o");
+	st->size = 3ULL << 30;
+	st->block_size = 4096;
+	st->rotational = true;
+	st->readonly = true;
+	st->nr_queues = 2;
+	st->depth = 48;
+	st->max_io_bytes = 256 << 10;
+	st->user_copy = true;
+	st->flags = 0x80000000000004caULL;	/* above INT64_MAX: a uint64 in json-c */
+	st->legacy = true;
+	st->recovery = true;
+	st->dispatch_c = true;
+	st->shmem_zc = true;
+	snprintf(st->shmem_socket, sizeof(st->shmem_socket), "/run/ublk/ublkb7.sock");
+	st->shmem_sg_hook = true;
+	st->nr_backends = 3;
+	st->has_base = true;
+	snprintf(st->backends[0].path, PATH_MAX, "/tmp/a \"b\".img");
+	snprintf(st->backends[1].path, PATH_MAX, "/tmp/\\c,d\n\x01\x7f \u2713 x\"readonly\": false");
+	snprintf(st->backends[2].path, PATH_MAX, "/srv/base image.img");
+	st->backends[0].size = 1 << 20;
+	st->backends[1].size = 0;
+	st->backends[2].size = 18446744073709551615ULL;
+	st->nr_options = 2;
+	snprintf(st->options[0], BUBLK_STATE_OPTIONS_LEN, "chunk=64K");
+	snprintf(st->options[1], BUBLK_STATE_OPTIONS_LEN, "mode=\"1\"");
+	snprintf(st->pin_dir, sizeof(st->pin_dir), "/sys/fs/bpf/bublk/7");
+	st->nr_progs = 2;
+	snprintf(st->progs[0].name, BUBLK_STATE_NAME_LEN, "bublk_dispatch");
+	st->progs[0].id = 12;
+	snprintf(st->progs[1].name, BUBLK_STATE_NAME_LEN, "bublk_done");
+	st->progs[1].id = 4294967295U;
+	st->nr_maps = 1;
+	snprintf(st->maps[0].name, BUBLK_STATE_NAME_LEN, "bublk_stats");
+	st->maps[0].id = 40;
+}
+
+/* write st, read it back: the same struct, and the same text again */
+static bool state_round_trip(const struct bublk_state *st, const char *what)
+{
+	char err[512] = "", *s1 = bublk_state_format(st, -1), *s2 = NULL;
+	int ret = s1 ? bublk_state_parse(s1, strlen(s1), &st_b, err, sizeof(err)) : -ENOMEM;
+	bool ok;
+
+	CHECK(!ret, "%s: parse of its own output: %d %s", what, ret, err);
+	ok = !ret && !memcmp(st, &st_b, sizeof(*st));
+	CHECK(ok, "%s: a field changed on the way", what);
+	if (!ret)
+		s2 = bublk_state_format(&st_b, -1);
+	CHECK(s1 && s2 && !strcmp(s1, s2), "%s: rewritten differently:\n%s\n%s", what, s1, s2);
+	free(s1);
+	free(s2);
+	return ok;
+}
+
+static void test_state_round_trip(void)
+{
+	struct bublk_dev_opts o;
+	char *s;
+
+	state_fill(&st_a);
+	state_round_trip(&st_a, "every field");
+
+	/* the fields bublk recover used to lose, checked one by one */
+	s = bublk_state_format(&st_a, -1);
+	CHECK(s && !bublk_state_parse(s, strlen(s), &st_b, NULL, 0), "parse");
+	CHECK(st_b.block_size == 4096 && st_b.rotational && st_b.readonly && st_b.nr_queues == 2 &&
+	      st_b.depth == 48, "block %u rot %d ro %d q %d d %d", st_b.block_size, st_b.rotational,
+	      st_b.readonly, st_b.nr_queues, st_b.depth);
+	CHECK(!strcmp(st_b.backends[1].path, st_a.backends[1].path), "escaped path %s",
+	      st_b.backends[1].path);
+	/* one line (the tests' sed reads "pid" from it), paths unescaped where JSON allows */
+	CHECK(s && !strchr(s, '\n') && strstr(s, "\"pid\": 4242") && strstr(s, "\"/sys/fs/bpf/bublk/7\""),
+	      "%s", s);
+	free(s);
+
+	/* what recover serves again */
+	bublk_state_opts(&st_b, &o);
+	CHECK(o.block_size == 4096 && o.rotational && o.readonly && o.nr_queues == 2 &&
+	      o.depth == 48 && o.max_io_bytes == 256 << 10 && o.size == 3ULL << 30 && o.legacy &&
+	      o.recovery && o.data_mode == BUBLK_MODE_USER_COPY && o.dispatch == BUBLK_DISPATCH_C,
+	      "recover options");
+	CHECK(o.nr_files == 2 && !strcmp(o.files[1], st_a.backends[1].path) && o.base &&
+	      !strcmp(o.base, "/srv/base image.img") && !strcmp(o.target, st_a.object),
+	      "files %d base %s", o.nr_files, o.base);
+	CHECK(o.nr_config == 2 && !strcmp(o.config[1], "mode=\"1\""), "options %d", o.nr_config);
+
+	/* "alive" is list's addition, after everything else */
+	s = bublk_state_format(&st_a, 1);
+	CHECK(s && strstr(s, "\"alive\": true }"), "alive: %s", s);
+	free(s);
+
+	/* the smallest device: no files, no options, no pins */
+	memset(&st_a, 0, sizeof(st_a));
+	snprintf(st_a.target, sizeof(st_a.target), "null");
+	snprintf(st_a.object, sizeof(st_a.object), "null.bpf.o");
+	st_a.size = 512;
+	st_a.block_size = 512;
+	st_a.nr_queues = 1;
+	st_a.depth = 1;
+	st_a.max_io_bytes = 4096;
+	state_round_trip(&st_a, "minimal");
+}
+
+static void test_state_big(void)
+{
+	struct bublk_dev_opts o;
+	size_t total = 0;
+
+	/* 16 files with the longest names a path holds: ~64 KiB, far over the old 8 KiB */
+	state_fill(&st_a);
+	st_a.has_base = false;
+	st_a.nr_backends = BUBLK_MAX_BACKENDS;
+	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++) {
+		char *p = st_a.backends[i].path;
+
+		memset(p, 'a' + i, PATH_MAX - 1);
+		p[0] = '/';
+		p[10] = '"';
+		p[20] = '\\';
+		p[30] = ',';
+		p[PATH_MAX - 1] = 0;
+		total += strlen(p);
+	}
+	CHECK(total > 8192, "%zu bytes of names", total);
+	state_round_trip(&st_a, "16 long paths");
+	bublk_state_opts(&st_b, &o);
+	CHECK(o.nr_files == BUBLK_MAX_BACKENDS && !o.base && strlen(o.files[15]) == PATH_MAX - 1,
+	      "files %d", o.nr_files);
+}
+
+static void test_state_refused(void)
+{
+	static const char *const junk[] = {
+		"", " ", "null", "[]", "{}", "\"x\"", "{\"schema\": 1}", "{\"a\"",
+		"{\"schema\": 1, \"dev_id\": 7,",
+	};
+	/* one field of the full file replaced: what is refused, and why */
+	static const struct { const char *from, *to, *why; } edits[] = {
+		{ "\"queues\": 2", "\"queues\": 4294967298", "queues" },
+		{ "\"queues\": 2", "\"queues\": 0", "queues" },
+		{ "\"queues\": 2", "\"queues\": -2", "queues" },
+		{ "\"queues\": 2", "\"queues\": 2.0", "queues" },
+		{ "\"queues\": 2", "\"queues\": \"2\"", "queues" },
+		{ "\"depth\": 48", "\"depth\": 4097", "depth" },
+		{ "\"block_size\": 4096", "\"block_size\": 1024", "block_size" },
+		{ "\"size\": 3221225472", "\"size\": 3221225473", "size" },
+		{ "\"size\": 3221225472", "\"size\": 99999999999999999999", "size" },
+		{ "\"max_io_bytes\": 262144", "\"max_io_bytes\": 262145", "max_io_bytes" },
+		{ "\"schema\": 1", "\"schema\": 2", "schema" },
+		{ "\"schema\": 1", "\"schemo\": 1", "schema" },
+		{ "\"data_mode\": \"user_copy\"", "\"data_mode\": \"zero_copy\"", "data_mode" },
+		{ "\"dispatch\": \"c\"", "\"dispatch\": true", "dispatch" },
+		{ "\"readonly\": true", "\"readonly\": 1", "readonly" },
+		{ "\"target\": \"overlay\"", "\"target\": \"an overlay target with a much too long name\"", "target" },
+		{ "\"/tmp/a", "\"\\u0000/tmp/a", "NUL" },
+		{ "\"base\": false", "\"base\": true", "base" },
+		{ "\"chunk=64K\"", "\"chunk=64K;mode=2\"", "options" },
+		{ "\"bublk_stats\": 40", "\"bublk_stats\": -40", "maps" },
+		{ "\"pid\": 4242", "\"pid\": 4294967296", "pid" },
+		{ "\"dev_id\": 7", "\"dev_id\": 7 ,,", "JSON" },
+		{ "}", "} x", "junk" },
+	};
+	char err[512], *full, *s;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		err[0] = 0;
+		CHECK(bublk_state_parse(junk[i], strlen(junk[i]), &st_b, err, sizeof(err)) == -EINVAL &&
+		      err[0], "junk \"%s\" accepted (%s)", junk[i], err);
+	}
+
+	state_fill(&st_a);
+	full = bublk_state_format(&st_a, -1);
+	len = strlen(full);
+	/* every truncation of a real file is refused, and leaves nothing behind */
+	for (size_t n = 0; n < len - 1; n++) {
+		err[0] = 0;
+		if (bublk_state_parse(full, n, &st_b, err, sizeof(err)) != -EINVAL || !err[0] ||
+		    st_b.dev_id || st_b.nr_backends) {
+			CHECK(0, "truncated to %zu bytes: accepted or no reason (%s)", n, err);
+			break;
+		}
+	}
+	CHECK(1, "truncations");
+	/* trailing whitespace is fine (the file ends in a newline) */
+	s = malloc(len + 3);
+	snprintf(s, len + 3, "%s\n\n", full);
+	CHECK(!bublk_state_parse(s, len + 2, &st_b, err, sizeof(err)), "newline: %s", err);
+	free(s);
+
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		const char *at = strstr(full, edits[i].from);
+		size_t flen = strlen(edits[i].from), tlen = strlen(edits[i].to);
+
+		CHECK(at, "no %s in %s", edits[i].from, full);
+		if (!at)
+			continue;
+		s = malloc(len + tlen + 1);
+		memcpy(s, full, at - full);
+		memcpy(s + (at - full), edits[i].to, tlen);
+		strcpy(s + (at - full) + tlen, at + flen);
+		err[0] = 0;
+		CHECK(bublk_state_parse(s, strlen(s), &st_b, err, sizeof(err)) == -EINVAL &&
+		      (strstr(err, edits[i].why) || !strcmp(edits[i].why, "junk")) &&
+		      !st_b.dev_id, "%s -> %s: accepted or unclear: \"%s\"", edits[i].from,
+		      edits[i].to, err);
+		free(s);
+	}
+
+	/* a NUL byte outside the JSON, and a file over the limit */
+	s = malloc(len + 2);
+	memcpy(s, full, len);
+	s[len] = 0;
+	s[len + 1] = '\n';
+	CHECK(bublk_state_parse(s, len + 2, &st_b, err, sizeof(err)) == -EINVAL, "NUL after the object");
+	free(s);
+	s = calloc(1, BUBLK_STATE_MAX_BYTES + 2);
+	memset(s, ' ', BUBLK_STATE_MAX_BYTES + 1);
+	memcpy(s, full, len);
+	CHECK(bublk_state_parse(s, BUBLK_STATE_MAX_BYTES + 1, &st_b, err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "limit"), "over the limit: %s", err);
+	free(s);
+	free(full);
 }
 
 int main(void)
@@ -168,7 +391,9 @@ int main(void)
 	RUN(test_overlap);
 	RUN(test_answer_check);
 	RUN(test_parse_size);
-	RUN(test_json_lookup);
+	RUN(test_state_round_trip);
+	RUN(test_state_big);
+	RUN(test_state_refused);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;
 }
