@@ -18,3 +18,5 @@ case "$(uname -r)" in
 esac
 echo "$json" | grep -q SHMEM_ZC && [ "${total}" -lt $((1 << 19)) ] && die "SHMEM_ZC named but bit 19 not set"
 printf 'features 0x%x: %s\n' "$total" "$("$BUBLK" features | awk '{print $2}' | tr '\n' ' ')"
+# kept for the kernel matrix in docs/kernels.md (selftests/kernel-matrix.py)
+mkdir -p build/test-logs && echo "$json" >"build/test-logs/features-$(uname -r).json"
