@@ -54,6 +54,40 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+/*
+ * A pin directory is trusted only when nobody but us can have put things
+ * in it or moved it: a real directory (not a symlink), owned by our user,
+ * writable by nobody else. On a bpffs mounted without mode=0700 any user
+ * may create /sys/fs/bpf/bublk first and then move one device's pinned
+ * state (fault rules, mirror legs) under another device's number.
+ */
+static int check_pin_dir(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory (a symlink?): remove it and retry", path);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen,
+			 "%s is owned by uid %u, not by uid %u: another user created it; remove it (rm -r %s) and retry",
+			 path, (unsigned int)st.st_uid, (unsigned int)geteuid(), path);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen,
+			 "%s is writable by other users (mode %03o): its pins cannot be trusted; remove it (rm -r %s) and retry",
+			 path, (unsigned int)(st.st_mode & 0777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 void bublk_pin_dir(__u32 dev_id, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s/%u", BUBLK_PIN_ROOT, dev_id);
@@ -110,6 +144,11 @@ int bublk_pin_prepare(struct bublk_target *t, __u32 dev_id, char *err, size_t er
 		snprintf(err, errlen, "creating %s: %s", t->pin_dir, strerror(-ret));
 		return ret;
 	}
+	ret = check_pin_dir(BUBLK_PIN_ROOT, err, errlen);
+	if (!ret)
+		ret = check_pin_dir(t->pin_dir, err, errlen);
+	if (ret)
+		return ret;
 	/* state maps: reuse what an earlier daemon of this device pinned */
 	for (int i = 0; i < t->nr_state_maps; i++) {
 		m = t->state_maps[i];
