@@ -22,7 +22,12 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 	memset(b, 0, sizeof(*b));
 	snprintf(b->path, sizeof(b->path), "%s", path);
 	b->readonly = readonly;
-	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/*
+	 * O_NONBLOCK: opening a FIFO read-only would wait for a writer, with
+	 * the stop signals already blocked. Anything but a regular file or a
+	 * block device is refused below; O_NONBLOCK is cleared for the rest.
+	 */
+	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 	if (b->fd < 0) {
 		ret = -errno;
 		if (errno == EACCES || errno == EROFS || errno == EPERM)
@@ -35,6 +40,17 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 	if (fstat(b->fd, &st)) {
 		ret = -errno;
 		snprintf(err, errlen, "backing file %s: stat: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "backing file %s: not a regular file or block device", path);
+		goto fail;
+	}
+	fl = fcntl(b->fd, F_GETFL);
+	if (fl < 0 || fcntl(b->fd, F_SETFL, fl & ~O_NONBLOCK)) {
+		ret = -errno;
+		snprintf(err, errlen, "backing file %s: fcntl: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (S_ISBLK(st.st_mode)) {
@@ -54,7 +70,7 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 		fl = fcntl(b->fd, F_GETFL);
 		if (fl >= 0 && !fcntl(b->fd, F_SETFL, fl | O_DIRECT))
 			b->direct = true;
-	} else if (S_ISREG(st.st_mode)) {
+	} else {
 		struct statfs fs;
 
 		b->size = st.st_size;
@@ -65,10 +81,6 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 		 */
 		if (!fstatfs(b->fd, &fs) && fs.f_type == TMPFS_MAGIC)
 			b->zero_by_punch = true;
-	} else {
-		ret = -EINVAL;
-		snprintf(err, errlen, "backing file %s: not a regular file or block device", path);
-		goto fail;
 	}
 	return 0;
 fail:

@@ -34,6 +34,16 @@ expect_fail "smaller than the device" -t overlay -f "$TMP/small.img" --base "$TM
 expect_fail "out of range" -t stripe -f "$TMP/small.img,$TMP/small.img" --chunk 5000
 expect_fail "unknown option" -t stripe -f "$TMP/small.img" --set chonk=1
 expect_fail "512 or 4096" -t loop -f "$TMP/small.img" --block-size 1024
+# a FIFO used to block the add for good (open waits for a writer, with the
+# stop signals blocked): refused at once, bounded so a regression fails
+mkfifo "$TMP/fifo"
+timeout -s KILL 60 "$BUBLK" add -t loop -f "$TMP/fifo" --readonly --foreground >"$TMP/out" 2>"$TMP/err"
+rc=$?
+[ $rc != 137 ] || die "bublk add -f FIFO --readonly hung (killed after 60 s)"
+[ $rc != 0 ] || die "bublk add -f FIFO succeeded"
+grep -q "not a regular file or block device" "$TMP/err" || die "FIFO refused with: $(cat "$TMP/err")"
+assert_no_devices
+expect_fail "not a regular file or block device" -t loop -f "$TMP/fifo"
 id=$(add_dev -t loop -f "$ro" --readonly)
 must dd if=/dev/ublkb$id of=/dev/null bs=4k count=4 iflag=direct status=none
 dd if=/dev/zero of=/dev/ublkb$id bs=4k count=1 oflag=direct status=none 2>/dev/null && die "write to a read-only device succeeded"
