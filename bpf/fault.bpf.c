@@ -156,3 +156,10 @@ int bublk_init(void *ctx)
 	}
 	return 0;
 }
+
+/* bublk resize: like loop, the device must still lie inside the file */
+SEC("syscall")
+int bublk_resize(struct bublk_dev_info *want)
+{
+	return want->size <= want->backend_size[0] ? 0 : -ENOSPC;
+}

@@ -52,3 +52,10 @@ int bublk_init(void *ctx)
 		return -ENOSPC;
 	return 0;
 }
+
+/* bublk resize: the proposed size (want, a copy) must still lie inside the file */
+SEC("syscall")
+int bublk_resize(struct bublk_dev_info *want)
+{
+	return want->size <= want->backend_size[0] ? 0 : -ENOSPC;
+}

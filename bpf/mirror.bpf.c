@@ -165,3 +165,16 @@ int bublk_init(void *ctx)
 		di->size = min;
 	return di->size > min ? -ENOSPC : 0;
 }
+
+/* bublk resize: every leg must hold the new size, as at bublk_init */
+SEC("syscall")
+int bublk_resize(struct bublk_dev_info *want)
+{
+	/* the context may only be read at fixed offsets: work on a copy */
+	struct bublk_dev_info d = *want;
+	__u32 n = d.nr_backends;
+
+	if (n < 2 || n > MIRROR_MAX_LEGS)
+		return -EINVAL;
+	return d.size <= (bublk_min_backend_size(&d, n) & ~4095ULL) ? 0 : -ENOSPC;
+}

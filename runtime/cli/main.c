@@ -19,6 +19,7 @@ static const struct {
 	{ "stats", cmd_stats, "a device's counters, or live rates (-w)" },
 	{ "trace", cmd_trace, "recent requests and the segments the target chose" },
 	{ "reload", cmd_reload, "swap in a new build of a live device's target" },
+	{ "resize", cmd_resize, "change a live device's size (UBLK_F_UPDATE_SIZE)" },
 	{ "features", cmd_features, "show the running kernel's ublk features" },
 };
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "ctlplane.h"
 #include "log.h"
 #include "state.h"
 
@@ -69,9 +70,14 @@ static void handle(struct bublk_control *c, int fd)
 		return;
 	}
 	*nl = '\0';
+	/* resize: the 7.x control plane (ctlplane.c) */
+	if (bublk_ctlplane_request(c->dev, msg, err, sizeof(err))) {
+		reply(fd, "%s%s", err, "");
+		return;
+	}
 	if (strncmp(msg, "reload ", 7) || msg[7] != '/') {
 		reply(fd, "error: unknown request \"%.80s\"; this daemon understands: %s\n", msg,
-		      "reload /ABSOLUTE/PATH.bpf.o");
+		      "reload /ABSOLUTE/PATH.bpf.o, resize BYTES");
 		return;
 	}
 	if (bublk_dev_reload(c->dev, msg + 7, err, sizeof(err))) {

@@ -200,3 +200,8 @@ int bublk_ctrl_unreg_buf(struct bublk_ctrl *c, __u32 dev_id, __u32 index)
 {
 	return bublk_ctrl_cmd(c, UBLK_CMD_UNREG_BUF, dev_id, (__u16)-1, NULL, 0, index);
 }
+
+int bublk_ctrl_update_size(struct bublk_ctrl *c, __u32 dev_id, __u64 sectors)
+{
+	return bublk_ctrl_cmd(c, UBLK_CMD_UPDATE_SIZE, dev_id, (__u16)-1, NULL, 0, sectors);
+}

@@ -37,4 +37,7 @@ int bublk_ctrl_unreg_buf(struct bublk_ctrl *c, __u32 dev_id, __u32 index);
 
 const char *bublk_ctrl_cmd_name(unsigned int nr);
 
+/* UBLK_F_UPDATE_SIZE (6.14+): the disk's new capacity; the kernel checks no alignment */
+int bublk_ctrl_update_size(struct bublk_ctrl *c, __u32 dev_id, __u64 sectors);
+
 #endif

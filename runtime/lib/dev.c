@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include <limits.h>
 
+#include "ctlplane.h"
 #include "dev.h"
 #include "log.h"
 
@@ -356,6 +357,10 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
 	if (o->shmem_zc)
 		want |= UBLK_F_SHMEM_ZC;
+	/* UPDATE_SIZE where the kernel has it */
+	ret = bublk_ctlplane_flags(dev, o, &want, err, errlen);
+	if (ret)
+		goto fail;
 	dev->ctrl.legacy = o->legacy;
 	dev->info.flags = want | (o->legacy ? 0 : UBLK_F_CMD_IOCTL_ENCODE);
 	ret = bublk_ctrl_add_dev(&dev->ctrl, &dev->info);

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The 7.x control plane of a live device, done by its daemon (the one that
+ * holds the backends, the target and the queues): resize, as a control
+ * socket request, and the creation flags that go with it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "ctlplane.h"
+#include "log.h"
+#include "state.h"
+
+int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *want,
+			 char *err, size_t errlen)
+{
+	__u64 kf = 0;
+
+	(void)o;
+	(void)err;
+	(void)errlen;
+	/* GET_FEATURES is 6.5+: an older kernel has none of these */
+	if (bublk_ctrl_get_features(&dev->ctrl, &kf))
+		kf = 0;
+	/* asked for only where present: older drivers may refuse unknown flags */
+	if (kf & UBLK_F_UPDATE_SIZE)
+		*want |= UBLK_F_UPDATE_SIZE;
+	return 0;
+}
+
+/* a backend's size now: the user may have grown the file since it was opened */
+static int backend_size_now(const struct bublk_backend *b, __u64 *size)
+{
+	unsigned long long bytes;
+	struct stat st;
+
+	if (fstat(b->fd, &st))
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes))
+			return -errno;
+		*size = bytes;
+	} else {
+		*size = st.st_size;
+	}
+	return 0;
+}
+
+static const char *refusal_hint(int r)
+{
+	switch (r) {
+	case ENOSPC:
+		return " (a backing file is smaller than that: grow it first)";
+	case EDOM:
+		return " (the size does not fit the target's layout, e.g. its chunk)";
+	case EINVAL:
+		return " (the target cannot take that size)";
+	}
+	return "";
+}
+
+/* the device description with the new size and backend sizes, in the map and the runtime */
+static int apply_size(struct bublk_dev *dev, const struct bublk_dev_info *di)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(dev->target.dev_map), &zero, di, 0))
+		return -errno;
+	/* queue threads check segments against these while we write them */
+	for (int i = 0; i < dev->nr_backends; i++)
+		__atomic_store_n(&dev->backends[i].size, di->backend_size[i], __ATOMIC_RELEASE);
+	dev->size = di->size;
+	return 0;
+}
+
+static int resize_locked(struct bublk_dev *dev, __u64 size, char *err, size_t errlen)
+{
+	struct bublk_target *t = dev->current;
+	struct bublk_dev_info old, want;
+	struct bpf_program *prog;
+	struct bublk_ctrl c;
+	int ret, retval = 0;
+	__u64 kf = 0;
+
+	if (!size || size % dev->block_size) {
+		snprintf(err, errlen, "%llu bytes is not a multiple of the device's logical block size (%u bytes)",
+			 (unsigned long long)size, dev->block_size);
+		return -EINVAL;
+	}
+	prog = bpf_object__find_program_by_name(t->obj, "bublk_resize");
+	if (!prog || bpf_program__type(prog) != BPF_PROG_TYPE_SYSCALL) {
+		snprintf(err, errlen, "target %s cannot be resized: it has no SEC(\"syscall\") program bublk_resize to check its backends",
+			 t->name);
+		return -EOPNOTSUPP;
+	}
+	ret = bublk_ctrl_open(&c);
+	if (ret) {
+		snprintf(err, errlen, "opening /dev/ublk-control: %s", strerror(-ret));
+		return ret;
+	}
+	if (bublk_ctrl_get_features(&c, &kf) || !(kf & UBLK_F_UPDATE_SIZE)) {
+		snprintf(err, errlen, "this kernel's ublk driver cannot resize a live device (UBLK_F_UPDATE_SIZE, Linux 6.14+)");
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	ret = bublk_target_read_dev(&dev->target, &old);
+	if (ret) {
+		snprintf(err, errlen, "reading map bublk_dev: %s", strerror(-ret));
+		goto out;
+	}
+	want = old;
+	want.size = size;
+	for (int i = 0; i < dev->nr_backends; i++) {
+		ret = backend_size_now(&dev->backends[i], &want.backend_size[i]);
+		if (ret) {
+			snprintf(err, errlen, "backing file %s: %s", dev->backends[i].path, strerror(-ret));
+			goto out;
+		}
+	}
+	/* the target judges the proposal; the live description is untouched */
+	ret = bublk_prog_run(bpf_program__fd(prog), &want, sizeof(want), &retval);
+	if (ret) {
+		snprintf(err, errlen, "running bublk_resize: %s", strerror(-ret));
+		goto out;
+	}
+	if (retval) {
+		int r = retval < 0 ? -retval : retval;
+
+		snprintf(err, errlen, "target %s refused %llu bytes: %s%s", t->name,
+			 (unsigned long long)size, strerror(r), refusal_hint(r));
+		ret = -r;
+		goto out;
+	}
+	want.size = size;	/* a syscall program may write its context back */
+	if (size > old.size) {
+		/* growing: the runtime accepts the new range before the kernel sends it */
+		ret = apply_size(dev, &want);
+		if (!ret && (ret = bublk_ctrl_update_size(&c, dev->info.dev_id, size >> 9)))
+			apply_size(dev, &old);
+	} else {
+		/* shrinking: the kernel stops sending the range before we drop it */
+		ret = bublk_ctrl_update_size(&c, dev->info.dev_id, size >> 9);
+		if (!ret)
+			ret = apply_size(dev, &want);
+	}
+	if (ret)
+		snprintf(err, errlen, "UPDATE_SIZE to %llu bytes: %s", (unsigned long long)size,
+			 strerror(-ret));
+out:
+	bublk_ctrl_close(&c);
+	return ret;
+}
+
+int bublk_dev_resize(struct bublk_dev *dev, __u64 size, char *err, size_t errlen)
+{
+	__u64 from = dev->size;
+	int ret;
+
+	/* a reload swaps dev->current under this lock */
+	pthread_mutex_lock(&dev->reload_lock);
+	ret = resize_locked(dev, size, err, errlen);
+	pthread_mutex_unlock(&dev->reload_lock);
+	if (!ret)
+		bublk_log("dev %u: resized from %llu to %llu bytes", dev->info.dev_id,
+			  (unsigned long long)from, (unsigned long long)size);
+	return ret;
+}
+
+static int parse_u64(const char *s, unsigned long long *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+bool bublk_ctlplane_request(struct bublk_dev *dev, const char *msg, char *answer, size_t len)
+{
+	char err[1024] = "";
+	unsigned long long v;
+
+	if (!strncmp(msg, "resize ", 7)) {
+		if (parse_u64(msg + 7, &v)) {
+			snprintf(answer, len, "error: resize takes a size in bytes, not \"%.40s\"\n", msg + 7);
+		} else if (bublk_dev_resize(dev, v, err, sizeof(err))) {
+			bublk_log("dev %u: resize to %llu bytes refused: %s", dev->info.dev_id, v, err);
+			snprintf(answer, len, "error: %s; the device keeps its %llu bytes\n", err,
+				 (unsigned long long)dev->size);
+		} else {
+			bublk_state_write(dev, getpid());
+			snprintf(answer, len, "ok: dev %u is now %llu bytes\n", dev->info.dev_id, v);
+		}
+		return true;
+	}
+	return false;
+}
