@@ -43,6 +43,32 @@ static bool dev_busy(unsigned int id)
 	return errno == EBUSY;
 }
 
+/*
+ * Where the kernel has UBLK_F_SAFE_STOP_DEV (7.0+), TRY_STOP_DEV stops the
+ * device unless anyone has it open, in one step the kernel makes atomic
+ * (O_EXCL above sees only mounts and exclusive opens, and races with a
+ * new opener); the daemon then deletes the stopped device as usual. True
+ * when the device is in use and was left serving.
+ */
+static bool dev_refuses_stop(unsigned int id)
+{
+	struct ublksrv_ctrl_dev_info info;
+	struct bublk_ctrl c;
+	int ret;
+
+	if (bublk_ctrl_open(&c))
+		return dev_busy(id);
+	ret = bublk_ctrl_get_info(&c, id, &info);
+	if (ret || !(info.flags & UBLK_F_SAFE_STOP_DEV)) {
+		bublk_ctrl_close(&c);
+		return dev_busy(id);
+	}
+	ret = bublk_ctrl_try_stop_dev(&c, id);
+	bublk_ctrl_close(&c);
+	/* -ENODEV: no disk (never started, or already stopped): nothing open */
+	return ret == -EBUSY;
+}
+
 /* the daemon is gone: do its job */
 static int del_orphan(unsigned int id)
 {
@@ -93,7 +119,7 @@ static int del_one(unsigned int id, bool force)
 		}
 		pid = info.ublksrv_pid > 0 ? (unsigned long long)info.ublksrv_pid : 0;
 	}
-	if (!force && dev_busy(id)) {
+	if (!force && dev_refuses_stop(id)) {
 		cli_err("del", "dev %u: /dev/ublkb%u is in use (mounted or held open): unmount or close it first, or use --force",
 			id, id);
 		return -EBUSY;

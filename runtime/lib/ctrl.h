@@ -39,5 +39,7 @@ const char *bublk_ctrl_cmd_name(unsigned int nr);
 
 /* UBLK_F_UPDATE_SIZE (6.14+): the disk's new capacity; the kernel checks no alignment */
 int bublk_ctrl_update_size(struct bublk_ctrl *c, __u32 dev_id, __u64 sectors);
+/* UBLK_F_SAFE_STOP_DEV (7.0+): STOP_DEV unless the disk is open (-EBUSY) */
+int bublk_ctrl_try_stop_dev(struct bublk_ctrl *c, __u32 dev_id);
 
 #endif
