@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -8,12 +9,27 @@ int parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;
 	unsigned int shift = 0;
+	int base = 10;
 	char *end;
 
 	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
+	/*
+	 * Decimal, or hex with an explicit 0x. A leading zero is refused, not
+	 * read as octal: "0100M" meant 100M to whoever typed it, and a
+	 * silently smaller device is worse than an error.
+	 */
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		/* strtoull(16) would take a second "0x" too */
+		if (!isxdigit((unsigned char)s[2]) || s[3] == 'x' || s[3] == 'X')
+			return -EINVAL;
+		base = 16;
+		s += 2;
+	} else if (s[0] == '0' && s[1] >= '0' && s[1] <= '9') {
+		return -EINVAL;
+	}
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, base);
 	if (errno)
 		return -EINVAL;
 	switch (*end) {
@@ -41,7 +57,8 @@ int parse_int(const char *s, int min, int max, int *out)
 	long v;
 	char *end;
 
-	if (!s || !*s)
+	/* decimal digits only (strtol alone would take " 12" and "+12") */
+	if (!s || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
 		return -EINVAL;
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -50,4 +67,3 @@ int parse_int(const char *s, int min, int max, int *out)
 	*out = (int)v;
 	return 0;
 }
-

@@ -5,7 +5,11 @@
 
 #include <stdint.h>
 
-/* "64M", "1G", "4096", "512KiB": bytes; -EINVAL on junk or overflow */
+/*
+ * "64M", "1G", "4096", "512KiB", "0x1000": bytes; decimal unless it starts
+ * with 0x, and a leading zero is refused (never octal); -EINVAL on junk or
+ * overflow
+ */
 int parse_size(const char *s, uint64_t *out);
 /* decimal int in [min, max]; -EINVAL otherwise */
 int parse_int(const char *s, int min, int max, int *out);
