@@ -6,6 +6,10 @@
  */
 #include "bublk.bpf.h"
 
+#ifndef EFBIG
+#define EFBIG	27	/* bublk_init: the chunk is larger than a backend */
+#endif
+
 struct stripe_config {
 	__u64	chunk;		/* bytes, a power of two >= 4K; 0 = 64K */
 };
@@ -89,6 +93,9 @@ int bublk_init(void *ctx)
 	if (di->max_io_bytes / cfg->chunk + 2 > BUBLK_MAX_SEGS)
 		return -ERANGE;
 	min = bublk_min_backend_size(di, n);
+	/* not even one chunk per backend: say so, not "device size is 0" */
+	if (min < cfg->chunk)
+		return -EFBIG;
 	if (!di->size)
 		di->size = min / cfg->chunk * cfg->chunk * n;
 	per_backend = (di->size + cfg->chunk * n - 1) / (cfg->chunk * n) * cfg->chunk;

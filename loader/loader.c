@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -94,6 +95,7 @@ const void *bublk_rodata_var(struct bpf_object *obj, const char *var, size_t *si
 
 int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_t errlen)
 {
+	struct stat st;
 	const void *v;
 	size_t sz;
 	__u32 abi;
@@ -104,11 +106,27 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 	t->done_fd = -1;
 	libbpf_set_print(libbpf_print);
 	snprintf(t->path, sizeof(t->path), "%s", path);
+	/* a directory or a device would get libelf's riddles; a FIFO would block */
+	if (stat(path, &st)) {
+		ret = -errno;
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_err(err, errlen, "%s: %s: give a target's .bpf.o file", path,
+			S_ISDIR(st.st_mode) ? "a directory, not a target object" : "not a regular file");
+		return -EINVAL;
+	}
 	t->obj = bpf_object__open_file(path, NULL);
 	ret = libbpf_get_error(t->obj);
 	if (ret) {
+		char why[128];
+
 		t->obj = NULL;
-		set_err(err, errlen, "%s: not a loadable BPF object: %s", path, strerror(-ret));
+		/* libbpf's own codes (-4000: "Something wrong with libelf", ...) */
+		libbpf_strerror(ret, why, sizeof(why));
+		set_err(err, errlen, "%s: not a loadable BPF object: %s (give a target's .bpf.o, built with clang -target bpf)",
+			path, why);
 		return ret;
 	}
 	v = bublk_rodata_var(t->obj, "bublk_abi_version", &sz);
@@ -263,7 +281,8 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 				r == ENOSPC ? " (a backing file is smaller than the device)" :
 				r == EINVAL ? " (wrong number of backing files for this target?)" :
 				r == EDOM ? " (an option is out of range, e.g. chunk not a power of two >= 4K)" :
-				r == ERANGE ? " (a largest request would need too many segments: raise the chunk or lower --max-io)" : "");
+				r == ERANGE ? " (a largest request would need too many segments: raise the chunk or lower --max-io)" :
+				r == EFBIG ? " (an option is larger than the backing files allow, e.g. a chunk larger than the smallest file: lower it)" : "");
 			return retval < 0 ? retval : -EINVAL;
 		}
 	}
