@@ -45,3 +45,12 @@ int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues
 bool pid_alive(int pid);
 
 #endif
+/*
+ * Is pid, read from device id's state file, still that device's daemon?
+ * A pid outlives its process: after the daemon died it may belong to
+ * anything. Root's answer is exact (the process holds /dev/ublkcID open);
+ * without access to its descriptors, a process named bublk that started
+ * before the state file was last written.
+ */
+bool daemon_alive(unsigned int id, int pid);
+

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "dev.h"
 #include "log.h"
 #include "state.h"
+#include "rundir.h"
 
 static void add_usage(FILE *f)
 {
@@ -131,6 +133,69 @@ static void block_stop_signals(void)
  */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
+	/*
+	 * A socket client that closes before reading its answer must not
+	 * kill the daemon (every socket write also uses MSG_NOSIGNAL).
+	 */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* is there a ublk device id (serving, or waiting for recovery)? */
+static bool ublk_dev_exists(unsigned int id)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/class/ublk-char/ublkc%u", id);
+	if (!access(path, F_OK))
+		return true;
+	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
+	return !access(path, F_OK);
+}
+
+/*
+ * Sockets a crashed daemon left in dir (prefix<N>.sock): remove those of
+ * devices that no longer exist. A device being created has its ublk
+ * device before its sockets, so no live socket is taken for stale.
+ */
+static void sweep_stale_sockets(const char *dir, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[512], tail[8];
+		unsigned int id;
+
+		if (strncmp(e->d_name, prefix, plen) ||
+		    sscanf(e->d_name + plen, "%u.%7s", &id, tail) != 2 || strcmp(tail, "sock") ||
+		    ublk_dev_exists(id))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+/*
+ * Before root writes anything under /run/bublk or /run/ublk: the
+ * directories must be root's alone (see rundir.c), else a user who made
+ * them first could redirect the state file, the log or the sockets.
+ */
+static int run_dirs_ready(const char *cmd)
+{
+	char err[512];
+
+	if (bublk_dir_trusted(BUBLK_RUN_DIR, true, 0755, err, sizeof(err))) {
+		cli_err(cmd, "%s", err);
+		return -EPERM;
+	}
+	sweep_stale_sockets(BUBLK_RUN_DIR, "");
+	if (!bublk_dir_trusted("/run/ublk", false, 0755, err, sizeof(err)))
+		sweep_stale_sockets("/run/ublk", "ublkb");
+	return 0;
 static void daemon_leak_check(void)
 {
 	__lsan_do_leak_check();
@@ -162,7 +227,8 @@ static void daemon_detach(unsigned int dev_id)
 	int fd;
 
 	bublk_state_path(path, sizeof(path), dev_id, "log");
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/* never through a symlink (the directory is checked, this is belt and braces) */
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
@@ -198,6 +264,8 @@ int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground
 		}
 		bublk_state_write(&dev, getpid());
 		print_live(&dev, json);
+	if (run_dirs_ready(cmd))
+		return 1;
 		fflush(stdout);
 		return serve(&dev);
 	}
@@ -339,7 +407,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 's':
 			if (parse_size(optarg, &v) || !v) {
-				cli_err("add", "bad --size \"%s\": give bytes or a K/M/G/T suffix, e.g. 1G", optarg);
+				cli_err("add", "bad --size \"%s\": give decimal bytes or a K/M/G/T suffix, e.g. 1G or 100M (a leading zero is refused, never read as octal)", optarg);
 				return 2;
 			}
 			o->size = v;
@@ -359,7 +427,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 'm':
 			if (parse_size(optarg, &v) || v < 4096 || v > (32U << 20) || v % 4096) {
-				cli_err("add", "bad --max-io \"%s\": a multiple of 4K from 4K to 32M", optarg);
+				cli_err("add", "bad --max-io \"%s\": a multiple of 4K from 4K to 32M, in decimal (e.g. 512K)", optarg);
 				return 2;
 			}
 			o->max_io_bytes = v;

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "ctrl.h"
 #include "loader.h"
+#include "rundir.h"
 #include "state.h"
 
 static void del_usage(FILE *f)
@@ -69,6 +70,17 @@ static bool dev_refuses_stop(unsigned int id)
 	return ret == -EBUSY;
 }
 
+/* a daemon that died (or was killed) leaves its sockets: nobody listens on them */
+static void remove_sockets(unsigned int id)
+{
+	char path[128];
+
+	bublk_state_path(path, sizeof(path), id, "sock");
+	unlink(path);
+	snprintf(path, sizeof(path), "/run/ublk/ublkb%u.sock", id);
+	unlink(path);
+}
+
 /* the daemon is gone: do its job */
 static int del_orphan(unsigned int id)
 {
@@ -91,6 +103,7 @@ static int del_orphan(unsigned int id)
 	}
 	bublk_state_remove(id);
 	bublk_pin_remove(id);
+	remove_sockets(id);
 	return 0;
 }
 
@@ -124,7 +137,8 @@ static int del_one(unsigned int id, bool force)
 			id, id);
 		return -EBUSY;
 	}
-	if (!pid_alive((int)pid))
+	/* a pid from a dead daemon may be anyone's by now: never signal that one */
+	if (!daemon_alive(id, (int)pid))
 		return del_orphan(id);
 	if (kill((pid_t)pid, SIGTERM)) {
 		cli_err("del", "dev %u: signalling daemon %llu: %s", id, pid, strerror(errno));
@@ -134,6 +148,7 @@ static int del_one(unsigned int id, bool force)
 	for (int i = 0; i < 3000; i++) {
 		if (!pid_alive((int)pid)) {
 			bublk_state_remove(id);
+			remove_sockets(id);
 			return 0;
 		}
 		usleep(10000);
@@ -181,6 +196,16 @@ int cmd_del(int argc, char **argv)
 	if (all == (id >= 0)) {
 		cli_err("del", "give exactly one of -n ID or -a (see bublk del --help)");
 		return 2;
+	}
+	/* the pids to signal come from there: only if nobody but root could write them */
+	{
+		char err[512];
+		int ret = bublk_dir_trusted(BUBLK_RUN_DIR, false, 0755, err, sizeof(err));
+
+		if (ret && ret != -ENOENT) {
+			cli_err("del", "%s", err);
+			return 1;
+		}
 	}
 	if (!all)
 		return del_one(id, force) ? 1 : 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rundir.h"
 #include "state.h"
 
 static void print_json(const struct bublk_state *st, bool alive, bool first)
@@ -64,6 +65,14 @@ int cmd_list(int argc, char **argv)
 		fprintf(stderr, "bublk list: out of memory\n");
 		return 1;
 	}
+	{
+		char err[512];
+		int ret = bublk_dir_trusted(BUBLK_RUN_DIR, false, 0755, err, sizeof(err));
+
+		/* still listed (reading is harmless), but the user must know */
+		if (ret && ret != -ENOENT)
+			cli_err("list", "warning: %s; what follows may be forged", err);
+	}
 	n = bublk_state_ids(ids, 1024);
 	if (json)
 		printf("[\n");
@@ -79,7 +88,8 @@ int cmd_list(int argc, char **argv)
 			fprintf(stderr, "bublk list: dev %u: %s\n", ids[i], err);
 			continue;
 		}
-		alive = pid_alive(st->pid);
+		/* a reused pid is not the daemon (security review finding 6) */
+		alive = daemon_alive(ids[i], st->pid);
 		if (json)
 			print_json(st, alive, !shown);
 		else
