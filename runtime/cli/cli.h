@@ -44,7 +44,6 @@ int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues
 /* is the daemon with this pid still running (not a zombie)? */
 bool pid_alive(int pid);
 
-#endif
 /*
  * Is pid, read from device id's state file, still that device's daemon?
  * A pid outlives its process: after the daemon died it may belong to
@@ -54,3 +53,4 @@ bool pid_alive(int pid);
  */
 bool daemon_alive(unsigned int id, int pid);
 
+#endif
