@@ -75,12 +75,17 @@ static int roundtrip_vectored(int dev, char *a, char *b, size_t bytes)
 	return 0;
 }
 
-/* a memfd of bytes, mapped, shared with the daemon: the connection, or -1 */
+/*
+ * A memfd of bytes, mapped, shared with the daemon: the connection, or -1.
+ * The daemon accepts only a memfd sealed against shrinking (a truncation
+ * under its mapping would kill it), hence MFD_ALLOW_SEALING and
+ * F_SEAL_SHRINK; bublk_shmem_memfd() does the same in one call.
+ */
 static int shared_memfd(const char *dev_id, size_t bytes, char **mem, int *index)
 {
-	int memfd = memfd_create("bublk-client", MFD_CLOEXEC), conn;
+	int memfd = memfd_create("bublk-client", MFD_CLOEXEC | MFD_ALLOW_SEALING), conn;
 
-	if (memfd < 0 || ftruncate(memfd, bytes)) {
+	if (memfd < 0 || ftruncate(memfd, bytes) || fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)) {
 		perror("memfd");
 		return -1;
 	}

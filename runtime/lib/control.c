@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -23,14 +24,21 @@
 #include "log.h"
 #include "state.h"
 
-#define CONTROL_MAX_MSG	4096
+#define CONTROL_MAX_MSG		4096
+#define CONTROL_MAX_PENDING	4	/* connections whose request is still coming */
+#define CONTROL_WAIT_MS		2000	/* for a request line, per connection */
 
+/*
+ * MSG_NOSIGNAL: a client that closed before reading its answer (Ctrl-C on
+ * "bublk reload") must cost it the answer, not kill the daemon with SIGPIPE.
+ */
 static void reply(int fd, const char *fmt, const char *a, const char *b)
 {
 	char line[CONTROL_MAX_MSG + 64];
 	int n = snprintf(line, sizeof(line), fmt, a, b);
 
-	if (n > 0 && write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+	if (n > 0 && send(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
+			  MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		bublk_log("control: reply: %s", strerror(errno));
 }
 
@@ -45,25 +53,12 @@ static bool peer_allowed(int fd)
 	return cred.uid == 0 || cred.uid == getuid();
 }
 
-static void handle(struct bublk_control *c, int fd)
+/* one complete request line (NUL-terminated in msg, n bytes) */
+static void handle(struct bublk_control *c, int fd, char *msg, size_t n)
 {
-	char msg[CONTROL_MAX_MSG + 1], err[1024] = "";
-	struct timeval tv = { .tv_sec = 2 };
-	ssize_t n;
+	char err[1024] = "";
 	char *nl;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (!peer_allowed(fd)) {
-		reply(fd, "error: %s%s\n", "permission denied: only root or the daemon's user", "");
-		return;
-	}
-	n = read(fd, msg, CONTROL_MAX_MSG);
-	if (n <= 0) {
-		bublk_log("dev %u control: no request (%s)", c->dev->info.dev_id,
-			  n < 0 ? strerror(errno) : "closed");
-		return;
-	}
-	msg[n] = '\0';
 	nl = memchr(msg, '\n', n);
 	if (!nl || memchr(msg, '\0', n)) {
 		reply(fd, "error: %s%s\n", "a request is one line of text ending in a newline", "");
@@ -89,28 +84,100 @@ static void handle(struct bublk_control *c, int fd)
 	reply(fd, "ok: dev %s now runs %s\n", c->dev_name, msg + 7);
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A connection whose request line is still arriving. Requests are read as
+ * they come, from every pending connection at once, so a client that
+ * connects and says nothing delays nobody: it is dropped after
+ * CONTROL_WAIT_MS, while the others are served.
+ */
+struct pending {
+	int		fd;
+	size_t		len;
+	long long	deadline;
+	char		msg[CONTROL_MAX_MSG + 1];
+};
+
+static void pending_drop(struct pending *p, int *n, int i)
+{
+	close(p[i].fd);
+	p[i] = p[--*n];
+}
+
 static void *control_thread(void *arg)
 {
+	static struct pending pend[CONTROL_MAX_PENDING];	/* one control thread per daemon */
 	struct bublk_control *c = arg;
+	int npend = 0;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = c->listen_fd, .events = POLLIN },
-				       { .fd = c->stop_pipe[0], .events = POLLIN } };
-		int fd;
+		struct pollfd p[2 + CONTROL_MAX_PENDING] = {
+			{ .fd = c->stop_pipe[0], .events = POLLIN },
+			{ .fd = c->listen_fd, .events = npend < CONTROL_MAX_PENDING ? POLLIN : 0 } };
+		long long now = now_ms(), first = -1;
+		int fd, ret;
 
-		if (poll(p, 2, -1) < 0) {
+		for (int i = 0; i < npend; i++) {
+			p[2 + i] = (struct pollfd){ .fd = pend[i].fd, .events = POLLIN };
+			if (first < 0 || pend[i].deadline < first)
+				first = pend[i].deadline;
+		}
+		ret = poll(p, 2 + npend, first < 0 ? -1 : (first > now ? (int)(first - now) : 0));
+		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (p[1].revents)
+		if (p[0].revents)
 			break;
+		now = now_ms();
+		for (int i = npend - 1; i >= 0; i--) {
+			struct pending *q = &pend[i];
+			const char *why = "none within 2 s";
+			bool done = now >= q->deadline;
+
+			if (p[2 + i].revents) {
+				ssize_t n = recv(q->fd, q->msg + q->len, CONTROL_MAX_MSG - q->len,
+						 MSG_DONTWAIT);
+
+				if (n > 0) {
+					q->len += n;
+					done |= memchr(q->msg, '\n', q->len) || q->len == CONTROL_MAX_MSG;
+				} else if (!n || (errno != EAGAIN && errno != EINTR)) {
+					why = n ? strerror(errno) : "closed";
+					done = true;
+				}
+			}
+			if (!done)
+				continue;	/* more of the line to come */
+			q->msg[q->len] = '\0';
+			if (q->len)
+				handle(c, q->fd, q->msg, q->len);
+			else
+				bublk_log("dev %u control: no request (%s)", c->dev->info.dev_id, why);
+			pending_drop(pend, &npend, i);
+		}
+		if (!(p[1].revents & POLLIN))
+			continue;
 		fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		handle(c, fd);
-		close(fd);
+		if (!peer_allowed(fd)) {
+			reply(fd, "error: %s%s\n", "permission denied: only root or the daemon's user", "");
+			close(fd);
+			continue;
+		}
+		pend[npend++] = (struct pending){ .fd = fd, .deadline = now + CONTROL_WAIT_MS };
 	}
+	for (int i = 0; i < npend; i++)
+		close(pend[i].fd);
 	return NULL;
 }
 
@@ -171,22 +238,36 @@ void bublk_control_stop(struct bublk_control *c)
 int bublk_control_request(unsigned int dev_id, const char *request, char *answer, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
 	ssize_t n, got = 0;
 	int fd, ret;
 
+	answer[0] = '\0';
 	bublk_state_path(sa.sun_path, sizeof(sa.sun_path), dev_id, "sock");
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, request, strlen(request)) != (ssize_t)strlen(request)) {
-		ret = -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto fail;
+	/* the answer is only worth something from root's (or our own) daemon */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
+		goto fail;
+	if (cred.uid != 0 && cred.uid != getuid()) {
+		snprintf(answer, len, "error: %s is served by uid %u, not by root: not a bublk daemon\n",
+			 sa.sun_path, (unsigned int)cred.uid);
 		close(fd);
-		return ret;
+		return -EPERM;
 	}
+	if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request))
+		goto fail;
 	while (got < (ssize_t)len - 1 && (n = read(fd, answer + got, len - 1 - got)) > 0)
 		got += n;
 	close(fd);
 	answer[got] = '\0';
 	return strncmp(answer, "ok", 2) ? -EINVAL : 0;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
 }

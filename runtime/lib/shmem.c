@@ -10,6 +10,15 @@
  * open: a client closing it (or exiting) has released its mapping, so the
  * buffer is unregistered and unmapped.
  *
+ * What a client may do is bounded (docs/shared-memory.md): only root or
+ * the daemon's user may connect; a memfd must be sealed against shrinking
+ * (F_SEAL_SHRINK), because the daemon itself reads and writes the mapping
+ * and a truncation under an in-flight request would kill it with SIGBUS;
+ * at most BUBLK_SHMEM_MAX_PER_CLIENT buffers per client process and
+ * BUBLK_SHMEM_MAX_CLIENT_BYTES of client memory in all are registered at once;
+ * a client that connects and sends nothing is dropped after
+ * SHMEM_WAIT_MS without delaying anyone else.
+ *
  * All of this runs on its own thread, never on a queue thread.
  */
 #include <errno.h>
@@ -21,14 +30,17 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dev.h"
 #include "log.h"
+#include "rundir.h"
 #include "shmem.h"
 
-#define SHMEM_SOCK_DIR	"/run/ublk"
-#define SHMEM_MAX_CONNS	64
+#define SHMEM_SOCK_DIR		"/run/ublk"
+#define SHMEM_MAX_CONNS		64
+#define SHMEM_WAIT_MS		2000		/* for a connected client's memfd */
 
 void bublk_shmem_init(struct bublk_shmem *s)
 {
@@ -125,6 +137,31 @@ static int map_shared(int fd, bool readonly, void **mem, size_t *len, const char
 	return 0;
 }
 
+/*
+ * The daemon touches an --htlb file's pages itself (e.g. ZERO_FILL), so a
+ * truncation while a request is in flight would kill it with SIGBUS.
+ * hugetlbfs files cannot be sealed (F_SEAL_SHRINK works on memfds only),
+ * so accept a file only if nobody but root or the daemon's user can
+ * truncate it: sealed, or owned by one of them and writable by nobody else.
+ */
+static int htlb_untruncatable(int fd, const char *path, char *err, size_t errlen)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+	struct stat st;
+
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return 0;
+	if (fstat(fd, &st)) {
+		snprintf(err, errlen, "--htlb %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if ((st.st_uid == 0 || st.st_uid == geteuid()) && !(st.st_mode & (S_IWGRP | S_IWOTH)))
+		return 0;
+	snprintf(err, errlen, "--htlb %s: owned by uid %u with mode %04o: whoever can write it can truncate it under an in-flight request; make it root's and writable by root only (chown root; chmod go-w)",
+		 path, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+	return -EPERM;
+}
+
 int bublk_shmem_add_file(struct bublk_dev *dev, const char *path, bool readonly,
 			 char *err, size_t errlen)
 {
@@ -137,6 +174,11 @@ int bublk_shmem_add_file(struct bublk_dev *dev, const char *path, bool readonly,
 	if (fd < 0) {
 		snprintf(err, errlen, "--htlb %s: %s", path, strerror(errno));
 		return -errno;
+	}
+	ret = htlb_untruncatable(fd, path, err, errlen);
+	if (ret) {
+		close(fd);
+		return ret;
 	}
 	ret = map_shared(fd, readonly, &p, &len, &why);
 	close(fd);
@@ -164,10 +206,11 @@ int bublk_shmem_recv(int conn, void **mem, size_t *len, const char **why)
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
-	int fd = -1, nfds = 0, ret = -EINVAL;
+	int fd = -1, nfds = 0, ret = -EINVAL, seals;
 
 	*why = "no file descriptor in the message";
-	if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) < 0) {
+	/* called when the socket is readable: never wait for a slow client */
+	if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) < 0) {
 		*why = "nothing received";
 		return -errno;
 	}
@@ -192,8 +235,18 @@ int bublk_shmem_recv(int conn, void **mem, size_t *len, const char **why)
 	if (fd < 0)
 		goto out;
 	/* a memfd answers F_GET_SEALS; any other file does not */
-	if (fcntl(fd, F_GET_SEALS) < 0) {
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0) {
 		*why = "not a memfd";
+		goto out;
+	}
+	/*
+	 * Checked before the size is read: once sealed, the memfd cannot
+	 * shrink under our mapping (SIGBUS in the daemon). Growing is fine.
+	 */
+	if (!(seals & F_SEAL_SHRINK)) {
+		*why = "the memfd is not sealed against shrinking: create it with MFD_ALLOW_SEALING and add F_SEAL_SHRINK (bublk_shmem_share does)";
+		ret = -EPERM;
 		goto out;
 	}
 	ret = map_shared(fd, false, mem, len, why);
@@ -203,29 +256,103 @@ out:
 	return ret;
 }
 
-/* one client message: exactly one fd, which must be a usable memfd */
-static int accept_memfd(struct bublk_dev *dev, int conn)
+int bublk_shmem_limits(unsigned int client_bufs, unsigned long long total, size_t len,
+		       const char **why)
 {
+	if (client_bufs >= BUBLK_SHMEM_MAX_PER_CLIENT) {
+		*why = "this client process already holds the most buffers one may (16)";
+		return -ENOSPC;
+	}
+	if (total > BUBLK_SHMEM_MAX_CLIENT_BYTES || len > BUBLK_SHMEM_MAX_CLIENT_BYTES - total) {
+		*why = "the clients' buffers would exceed 4 GiB in all: close some first";
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* a connection: waiting for its memfd (idx < 0), or owning buffer idx */
+struct shmem_conn {
+	int		fd;
+	int		idx;
+	pid_t		pid;		/* the client process, from SO_PEERCRED */
+	size_t		len;
+	long long	deadline;	/* while waiting */
+	short		revents;	/* this round's poll result */
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * One client message: exactly one fd, a sealed memfd, within the limits.
+ * The buffer index, or -errno with the reason logged.
+ */
+static int accept_memfd(struct bublk_dev *dev, struct shmem_conn *conns, int nconns,
+			struct shmem_conn *k)
+{
+	unsigned long long total = 0;
 	const char *why = "";
 	size_t len = 0;
 	void *p = NULL;
-	int idx;
+	int idx, mine = 0;
 
-	idx = bublk_shmem_recv(conn, &p, &len, &why);
+	idx = bublk_shmem_recv(k->fd, &p, &len, &why);
 	if (idx)
 		goto refuse;
-	idx = bublk_shmem_register(dev, p, len, false, conn);
+	for (int i = 0; i < nconns; i++) {
+		if (conns[i].idx < 0)
+			continue;
+		total += conns[i].len;
+		mine += conns[i].pid == k->pid;
+	}
+	idx = bublk_shmem_limits(mine, total, len, &why);
+	if (!idx) {
+		idx = bublk_shmem_register(dev, p, len, false, k->fd);
+		why = idx < 0 ? strerror(-idx) : "";
+	}
 	if (idx < 0) {
 		munmap(p, len);
-		why = strerror(-idx);
 		goto refuse;
 	}
-	bublk_log("dev %u: client memfd (%zu bytes) registered as shared buffer %d",
-		  dev->info.dev_id, len, idx);
+	k->len = len;
+	bublk_log("dev %u: client memfd (%zu bytes, pid %d) registered as shared buffer %d",
+		  dev->info.dev_id, len, (int)k->pid, idx);
 	return idx;
 refuse:
-	bublk_log("dev %u: %s: refused a client's buffer: %s", dev->info.dev_id, dev->shmem.path, why);
+	bublk_log("dev %u: %s: refused a buffer from pid %d: %s", dev->info.dev_id,
+		  dev->shmem.path, (int)k->pid, why);
 	return idx;
+}
+
+/* only root, or the daemon's own user, may hand the daemon memory */
+static bool peer_allowed(int fd, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return false;
+	*pid = cred.pid;
+	return cred.uid == 0 || cred.uid == getuid();
+}
+
+/* the answer: an int32, never a SIGPIPE if the client is gone already */
+static bool answer(int fd, __s32 v)
+{
+	return send(fd, &v, sizeof(v), MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(v);
+}
+
+static void conn_drop(struct bublk_dev *dev, struct shmem_conn *conns, int *nconns, int i)
+{
+	if (conns[i].idx >= 0)
+		bublk_shmem_unregister(dev, conns[i].idx);
+	close(conns[i].fd);
+	conns[i] = conns[--*nconns];
 }
 
 static void *listen_thread(void *arg)
@@ -233,58 +360,92 @@ static void *listen_thread(void *arg)
 	struct bublk_dev *dev = arg;
 	struct bublk_shmem *s = &dev->shmem;
 	struct pollfd p[2 + SHMEM_MAX_CONNS];
-	int conns[SHMEM_MAX_CONNS], nconns = 0;
+	struct shmem_conn conns[SHMEM_MAX_CONNS];
+	int nconns = 0;
 
 	for (;;) {
+		long long now = now_ms(), first = -1;
 		int n = 0;
 
 		p[n++] = (struct pollfd){ .fd = s->stop_pipe[0], .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = s->listen_fd,
 					  .events = nconns < SHMEM_MAX_CONNS ? POLLIN : 0 };
-		for (int i = 0; i < nconns; i++)
-			p[n++] = (struct pollfd){ .fd = conns[i], .events = POLLIN | POLLRDHUP };
-		if (poll(p, n, -1) < 0) {
+		for (int i = 0; i < nconns; i++) {
+			p[n++] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN | POLLRDHUP };
+			if (conns[i].idx < 0 && (first < 0 || conns[i].deadline < first))
+				first = conns[i].deadline;
+		}
+		if (poll(p, n, first < 0 ? -1 : (first > now ? (int)(first - now) : 0)) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (p[0].revents)
 			break;
-		/* a client gone: its buffer goes with it */
+		now = now_ms();
+		for (int i = 0; i < nconns; i++)
+			conns[i].revents = p[2 + i].revents;
+		/*
+		 * Clients gone first: their buffers go with them, and must not
+		 * count against the limits of what arrives in the same round.
+		 */
 		for (int i = nconns - 1; i >= 0; i--) {
+			struct shmem_conn *k = &conns[i];
 			char junk[64];
 
-			if (!p[2 + i].revents)
+			if (k->idx < 0 || !k->revents)
 				continue;
-			if (!(p[2 + i].revents & (POLLHUP | POLLRDHUP | POLLERR)) &&
-			    recv(conns[i], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			if (!(k->revents & (POLLHUP | POLLRDHUP | POLLERR)) &&
+			    recv(k->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
 				continue;	/* chatter after the memfd: ignored */
-			for (int b = 0; b < BUBLK_SHMEM_MAX_BUFS; b++)
-				if (s->bufs[b].base && s->bufs[b].conn_fd == conns[i])
-					bublk_shmem_unregister(dev, b);
-			close(conns[i]);
-			conns[i] = conns[--nconns];
+			conn_drop(dev, conns, &nconns, i);
+		}
+		/* then those waiting for their memfd: it came, or time is up */
+		for (int i = nconns - 1; i >= 0; i--) {
+			struct shmem_conn *k = &conns[i];
+
+			if (k->idx >= 0)
+				continue;
+			if (k->revents) {
+				int idx = accept_memfd(dev, conns, nconns, k);
+
+				if (answer(k->fd, idx) && idx >= 0) {
+					k->idx = idx;
+					continue;
+				}
+				if (idx >= 0) {
+					bublk_log("dev %u: client pid %d gone before its answer: buffer %d released",
+						  dev->info.dev_id, (int)k->pid, idx);
+					bublk_shmem_unregister(dev, idx);
+				}
+			} else if (now < k->deadline) {
+				continue;
+			} else {
+				bublk_log("dev %u: %s: client pid %d sent no memfd within 2 s: dropped",
+					  dev->info.dev_id, s->path, (int)k->pid);
+				answer(k->fd, -ETIMEDOUT);
+			}
+			conn_drop(dev, conns, &nconns, i);
 		}
 		if (p[1].revents & POLLIN) {
-			struct timeval tv = { .tv_sec = 2 };
-			int conn = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			__s32 answer;
+			int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			pid_t pid = 0;
 
-			if (conn < 0)
+			if (fd < 0)
 				continue;
-			setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			answer = accept_memfd(dev, conn);
-			if (write(conn, &answer, sizeof(answer)) != sizeof(answer) || answer < 0) {
-				if (answer >= 0)
-					bublk_shmem_unregister(dev, answer);
-				close(conn);
+			if (!peer_allowed(fd, &pid)) {
+				bublk_log("dev %u: %s: refused pid %d: only root or the daemon's user may share memory",
+					  dev->info.dev_id, s->path, (int)pid);
+				answer(fd, -EPERM);
+				close(fd);
 				continue;
 			}
-			conns[nconns++] = conn;
+			conns[nconns++] = (struct shmem_conn){ .fd = fd, .idx = -1, .pid = pid,
+							       .deadline = now + SHMEM_WAIT_MS };
 		}
 	}
 	for (int i = 0; i < nconns; i++)
-		close(conns[i]);
+		close(conns[i].fd);
 	return NULL;
 }
 
@@ -294,7 +455,10 @@ int bublk_shmem_listen(struct bublk_dev *dev, char *err, size_t errlen)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int ret;
 
-	mkdir(SHMEM_SOCK_DIR, 0755);
+	/* root's clients send their memory to whatever listens here */
+	ret = bublk_dir_trusted(SHMEM_SOCK_DIR, true, 0755, err, errlen);
+	if (ret)
+		return ret;
 	snprintf(s->path, sizeof(s->path), SHMEM_SOCK_DIR "/ublkb%u.sock", dev->info.dev_id);
 	memcpy(sa.sun_path, s->path, sizeof(sa.sun_path));
 	if (pipe2(s->stop_pipe, O_CLOEXEC))
@@ -303,7 +467,7 @@ int bublk_shmem_listen(struct bublk_dev *dev, char *err, size_t errlen)
 	if (s->listen_fd < 0)
 		goto fail;
 	unlink(s->path);
-	/* only root (and the daemon's user) may hand the daemon memory */
+	/* only root (and the daemon's user) may connect; peer_allowed() checks again */
 	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(s->path, 0600) ||
 	    listen(s->listen_fd, 8))
 		goto fail;

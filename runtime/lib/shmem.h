@@ -15,6 +15,9 @@
 
 #define BUBLK_SHMEM_MAX_BUFS	64		/* kernel indices we keep (0..63) */
 #define BUBLK_SHMEM_MAX_BYTES	(4ULL << 30)	/* REG_BUF's limit */
+/* what socket clients may pin through the daemon (docs/shared-memory.md) */
+#define BUBLK_SHMEM_MAX_PER_CLIENT	16		/* buffers one process holds */
+#define BUBLK_SHMEM_MAX_CLIENT_BYTES	(4ULL << 30)	/* all clients together */
 
 struct bublk_dev;
 
@@ -52,11 +55,19 @@ int bublk_shmem_unregister(struct bublk_dev *dev, int index);
 
 /*
  * Receive one client message on conn and check it: exactly one descriptor,
- * a memfd, of a size that is not zero, a multiple of the page size and at
- * most 4 GiB; map it shared. 0 with *mem and *len set, or -errno with *why. Every
+ * a memfd sealed against shrinking (F_SEAL_SHRINK; else -EPERM), of a size
+ * that is not zero, a multiple of the page size and at most 4 GiB; map it
+ * shared. 0 with *mem and *len set, or -errno with *why. Every
  * descriptor received is closed. (Apart from registering, for the fuzzer.)
  */
 int bublk_shmem_recv(int conn, void **mem, size_t *len, const char **why);
+
+/*
+ * May a client that holds client_bufs buffers add one of len bytes, when
+ * all clients hold total bytes? 0, or -ENOSPC with *why.
+ */
+int bublk_shmem_limits(unsigned int client_bufs, unsigned long long total, size_t len,
+		       const char **why);
 
 /* the socket clients send memfds on (one per connection; answer: int32) */
 int bublk_shmem_listen(struct bublk_dev *dev, char *err, size_t errlen);
