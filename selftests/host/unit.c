@@ -385,6 +385,110 @@ static void test_state_refused(void)
 	free(full);
 }
 
+/* --- security review findings 4 and 11 (issue 13) ----------------------- */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "rundir.h"
+
+/* finding 11: "0100M" made a 64 MiB device (strtoull base 0 read it as octal) */
+static void test_parse_no_octal(void)
+{
+	struct { const char *s; uint64_t v; int ok; } cases[] = {
+		{ "0100M", 0, 0 }, { "0100", 0, 0 }, { "00", 0, 0 }, { "010K", 0, 0 },
+		{ "0", 0, 1 }, { "0K", 0, 1 }, { "100M", 100ULL << 20, 1 }, { "10", 10, 1 },
+		{ "0x10", 16, 1 }, { "0X1000", 4096, 1 }, { "0x", 0, 0 }, { "0x0x10", 0, 0 },
+		{ "0xg", 0, 0 }, { " 12", 0, 0 }, { "+12", 0, 0 }, { "1e3", 0, 0 },
+	};
+	int n;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 12345;
+		int ret = parse_size(cases[i].s, &v);
+
+		CHECK(cases[i].ok ? (!ret && v == cases[i].v) : ret == -EINVAL,
+		      "parse_size(\"%s\") = %d, %llu", cases[i].s, ret, (unsigned long long)v);
+	}
+	CHECK(parse_int(" 12", 0, 99, &n) == -EINVAL, "leading space");
+	CHECK(parse_int("+12", 0, 99, &n) == -EINVAL, "plus sign");
+	CHECK(!parse_int("-3", -5, 99, &n) && n == -3, "negative");
+	CHECK(!parse_int("010", 0, 99, &n) && n == 10, "decimal, not octal: %d", n);
+}
+
+/*
+ * finding 4: a run directory a user could have made or planted symlinks
+ * in is refused; one only root (here: this user) can write is trusted
+ */
+static void test_dir_trusted(void)
+{
+	char base[] = "/tmp/bublk-unit-XXXXXX", p[128], q[128], err[512];
+	int fd;
+
+	if (!mkdtemp(base)) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	chmod(base, 0755);
+	CHECK(!bublk_dir_trusted(base, false, 0755, err, sizeof(err)), "own 0755 dir refused: %s", err);
+	chmod(base, 0777);
+	CHECK(bublk_dir_trusted(base, false, 0755, err, sizeof(err)) == -EPERM, "0777 dir trusted");
+	CHECK(strstr(err, "refusing to trust") != NULL, "message: %s", err);
+	chmod(base, 0775);
+	CHECK(bublk_dir_trusted(base, false, 0755, err, sizeof(err)) == -EPERM, "group-writable dir trusted");
+	chmod(base, 0755);
+
+	snprintf(p, sizeof(p), "%s/run", base);
+	CHECK(bublk_dir_trusted(p, false, 0755, err, sizeof(err)) == -ENOENT, "missing, no create");
+	CHECK(!bublk_dir_trusted(p, true, 0755, err, sizeof(err)), "created: %s", err);
+	CHECK(!bublk_dir_trusted(p, true, 0755, err, sizeof(err)), "exists already: %s", err);
+
+	/* a symlink to a good directory is still refused (finding 4's attack) */
+	snprintf(q, sizeof(q), "%s/link", base);
+	CHECK(!symlink(p, q), "symlink: %s", strerror(errno));
+	CHECK(bublk_dir_trusted(q, true, 0755, err, sizeof(err)) == -ENOTDIR, "symlink trusted");
+	CHECK(strstr(err, "symlink") != NULL, "message: %s", err);
+	unlink(q);
+	fd = open(q, O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	CHECK(bublk_dir_trusted(q, true, 0755, err, sizeof(err)) == -ENOTDIR, "file trusted");
+	unlink(q);
+
+	/* a parent others may write (not sticky) could swap the directory out */
+	chmod(base, 0777);
+	CHECK(bublk_dir_trusted(p, false, 0755, err, sizeof(err)) == -EPERM, "swappable parent");
+	chmod(base, 01777);
+	CHECK(!bublk_dir_trusted(p, false, 0755, err, sizeof(err)), "sticky parent refused: %s", err);
+	chmod(base, 0755);
+
+	/* as root: a directory a user owns is refused whatever its mode */
+	if (geteuid() == 0) {
+		CHECK(!chown(p, 65534, 65534), "chown: %s", strerror(errno));
+		CHECK(bublk_dir_trusted(p, true, 0755, err, sizeof(err)) == -EPERM, "nobody's dir trusted");
+		CHECK(strstr(err, "uid 65534") != NULL, "message: %s", err);
+	}
+	rmdir(p);
+	rmdir(base);
+}
+
+/* suspected in the review: any client could pin 64 x 4 GiB through the daemon */
+#include "shmem.h"
+
+static void test_shmem_limits(void)
+{
+	const char *why = "";
+
+	CHECK(!bublk_shmem_limits(0, 0, 1 << 20, &why), "first buffer: %s", why);
+	CHECK(!bublk_shmem_limits(15, 0, 4096, &why), "16th buffer: %s", why);
+	CHECK(bublk_shmem_limits(16, 0, 4096, &why) == -ENOSPC, "17th buffer of one client");
+	CHECK(strstr(why, "16") != NULL, "message: %s", why);
+	CHECK(!bublk_shmem_limits(0, 3ULL << 30, 1ULL << 30, &why), "exactly 4 GiB in all: %s", why);
+	CHECK(bublk_shmem_limits(0, 3ULL << 30, (1ULL << 30) + 4096, &why) == -ENOSPC, "past 4 GiB");
+	CHECK(bublk_shmem_limits(0, ~0ULL - 10, 4096, &why) == -ENOSPC, "total overflow");
+	CHECK(bublk_shmem_limits(0, 0, BUBLK_SHMEM_MAX_CLIENT_BYTES + 4096, &why) == -ENOSPC,
+	      "one buffer past the total");
+}
+
 int main(void)
 {
 	RUN(test_seg_check);
@@ -394,6 +498,9 @@ int main(void)
 	RUN(test_state_round_trip);
 	RUN(test_state_big);
 	RUN(test_state_refused);
+	RUN(test_parse_no_octal);
+	RUN(test_dir_trusted);
+	RUN(test_shmem_limits);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;
 }
