@@ -22,8 +22,8 @@
 #include "control.h"
 #include "dev.h"
 #include "log.h"
-#include "state.h"
 #include "rundir.h"
+#include "state.h"
 
 static void add_usage(FILE *f)
 {
@@ -123,16 +123,6 @@ static void block_stop_signals(void)
 
 	stop_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-/*
- * The daemon leaves with _exit() (the parent's stdio buffers are not its
- * own), which skips LeakSanitizer's exit-time check: in a sanitized build
- * (make SAN=1) run it explicitly, after the device is torn down, so the
- * VM tests see every allocation the daemon did not free.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
 	/*
 	 * A socket client that closes before reading its answer must not
 	 * kill the daemon (every socket write also uses MSG_NOSIGNAL).
@@ -196,6 +186,16 @@ static int run_dirs_ready(const char *cmd)
 	if (!bublk_dir_trusted("/run/ublk", false, 0755, err, sizeof(err)))
 		sweep_stale_sockets("/run/ublk", "ublkb");
 	return 0;
+}
+
+/*
+ * The daemon leaves with _exit() (the parent's stdio buffers are not its
+ * own), which skips LeakSanitizer's exit-time check: in a sanitized build
+ * (make SAN=1) run it explicitly, after the device is torn down, so the
+ * VM tests see every allocation the daemon did not free.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
 static void daemon_leak_check(void)
 {
 	__lsan_do_leak_check();
@@ -254,6 +254,8 @@ int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground
 	int pipefd[2], ret;
 	pid_t pid;
 
+	if (run_dirs_ready(cmd))
+		return 1;
 	if (foreground) {
 		block_stop_signals();
 		ret = recover_id >= 0 ? bublk_dev_recover(&dev, o, recover_id, err, sizeof(err)) :
@@ -264,8 +266,6 @@ int bublk_launch(const struct bublk_dev_opts *o, int recover_id, bool foreground
 		}
 		bublk_state_write(&dev, getpid());
 		print_live(&dev, json);
-	if (run_dirs_ready(cmd))
-		return 1;
 		fflush(stdout);
 		return serve(&dev);
 	}
