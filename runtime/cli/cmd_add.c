@@ -31,6 +31,7 @@ static void add_usage(FILE *f)
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--base IMG] [--size SIZE] [-q QUEUES]\n"
 		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
 		"                 [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
+		"                 [--no-part-scan]\n"
 		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
 		"                 [--set KEY=VALUE]... [--dispatch bpf|c] [--foreground] [--json]\n"
 		"       bublk add -t TARGET --help     the target's own help and options\n\n"
@@ -52,6 +53,8 @@ static void add_usage(FILE *f)
 		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
 		"      --recovery          UBLK_F_USER_RECOVERY(+REISSUE): if the daemon dies, I/O waits\n"
 		"                          and \"bublk recover -n N\" takes the device over\n"
+		"      --no-part-scan      UBLK_F_NO_AUTO_PART_SCAN (Linux 7.0+): the kernel does not\n"
+		"                          scan for partitions; blockdev --rereadpt does on request\n"
 		"      --shmem-zc          UBLK_F_SHMEM_ZC: O_DIRECT I/O from memory shared with the\n"
 		"                          daemon is served with no copy; clients share memfds over\n"
 		"                          /run/ublk/ublkbN.sock; other I/O takes the normal path\n"
@@ -372,6 +375,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 		{ "user-copy", no_argument, NULL, 'U' },
 		{ "legacy", no_argument, NULL, 'L' },
 		{ "recovery", no_argument, NULL, 'R' },
+		{ "no-part-scan", no_argument, NULL, 'P' },
 		{ "set", required_argument, NULL, 'S' },
 		{ "chunk", required_argument, NULL, 'K' },
 		{ "base", required_argument, NULL, 'B' },
@@ -452,6 +456,9 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 'R':
 			o->recovery = true;
+			break;
+		case 'P':
+			o->no_part_scan = true;
 			break;
 		case 'S':
 		case 'K':

@@ -25,12 +25,16 @@ int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, 
 {
 	__u64 kf = 0;
 
-	(void)o;
-	(void)err;
-	(void)errlen;
 	/* GET_FEATURES is 6.5+: an older kernel has none of these */
 	if (bublk_ctrl_get_features(&dev->ctrl, &kf))
 		kf = 0;
+	if (o->no_part_scan) {
+		if (!(kf & UBLK_F_NO_AUTO_PART_SCAN)) {
+			snprintf(err, errlen, "--no-part-scan: this kernel's ublk driver lacks UBLK_F_NO_AUTO_PART_SCAN (Linux 7.0+)");
+			return -EOPNOTSUPP;
+		}
+		*want |= UBLK_F_NO_AUTO_PART_SCAN;
+	}
 	/* asked for only where present: older drivers may refuse unknown flags */
 	if (kf & UBLK_F_UPDATE_SIZE)
 		*want |= UBLK_F_UPDATE_SIZE;
