@@ -30,7 +30,7 @@ static void add_usage(FILE *f)
 	fprintf(f,
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--base IMG] [--size SIZE] [-q QUEUES]\n"
 		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
-		"                 [--readonly] [--copy|--user-copy] [--legacy] [--recovery]\n"
+		"                 [--readonly] [--copy|--user-copy] [--legacy] [--recovery[=fail-io]]\n"
 		"                 [--no-part-scan]\n"
 		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
 		"                 [--set KEY=VALUE]... [--dispatch bpf|c] [--foreground] [--json]\n"
@@ -53,6 +53,8 @@ static void add_usage(FILE *f)
 		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
 		"      --recovery          UBLK_F_USER_RECOVERY(+REISSUE): if the daemon dies, I/O waits\n"
 		"                          and \"bublk recover -n N\" takes the device over\n"
+		"      --recovery=fail-io  the same, but I/O fails at once while no daemon serves\n"
+		"                          (UBLK_F_USER_RECOVERY_FAIL_IO, Linux 6.13+)\n"
 		"      --no-part-scan      UBLK_F_NO_AUTO_PART_SCAN (Linux 7.0+): the kernel does not\n"
 		"                          scan for partitions; blockdev --rereadpt does on request\n"
 		"      --shmem-zc          UBLK_F_SHMEM_ZC: O_DIRECT I/O from memory shared with the\n"
@@ -374,7 +376,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 		{ "copy", no_argument, NULL, 'C' },
 		{ "user-copy", no_argument, NULL, 'U' },
 		{ "legacy", no_argument, NULL, 'L' },
-		{ "recovery", no_argument, NULL, 'R' },
+		{ "recovery", optional_argument, NULL, 'R' },
 		{ "no-part-scan", no_argument, NULL, 'P' },
 		{ "set", required_argument, NULL, 'S' },
 		{ "chunk", required_argument, NULL, 'K' },
@@ -456,6 +458,15 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 'R':
 			o->recovery = true;
+			if (!optarg || !strcmp(optarg, "reissue")) {
+				o->recovery_fail_io = false;
+			} else if (!strcmp(optarg, "fail-io")) {
+				o->recovery_fail_io = true;
+			} else {
+				cli_err("add", "bad --recovery=%s: reissue (the default: I/O waits for bublk recover) or fail-io (I/O fails while no daemon serves)",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'P':
 			o->no_part_scan = true;

@@ -28,6 +28,15 @@ int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, 
 	/* GET_FEATURES is 6.5+: an older kernel has none of these */
 	if (bublk_ctrl_get_features(&dev->ctrl, &kf))
 		kf = 0;
+	if (o->recovery_fail_io) {
+		if (!(kf & UBLK_F_USER_RECOVERY_FAIL_IO)) {
+			snprintf(err, errlen, "--recovery=fail-io: this kernel's ublk driver lacks UBLK_F_USER_RECOVERY_FAIL_IO (Linux 6.13+); plain --recovery holds I/O until bublk recover instead");
+			return -EOPNOTSUPP;
+		}
+		/* the kernel takes RECOVERY alone, +REISSUE or +FAIL_IO, never both */
+		*want &= ~UBLK_F_USER_RECOVERY_REISSUE;
+		*want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
+	}
 	if (o->no_part_scan) {
 		if (!(kf & UBLK_F_NO_AUTO_PART_SCAN)) {
 			snprintf(err, errlen, "--no-part-scan: this kernel's ublk driver lacks UBLK_F_NO_AUTO_PART_SCAN (Linux 7.0+)");

@@ -2,7 +2,7 @@
 /*
  * The 7.x control plane on a live device, in its daemon: resize
  * (UBLK_F_UPDATE_SIZE), and the creation flags that go with it
- * (NO_AUTO_PART_SCAN).
+ * (RECOVERY_FAIL_IO, NO_AUTO_PART_SCAN).
  */
 #ifndef BUBLK_CTLPLANE_H
 #define BUBLK_CTLPLANE_H

@@ -51,6 +51,7 @@ struct bublk_dev_opts {
 	__u32		block_size;		/* logical block size: 0 (= 512) or 4096 */
 	bool		legacy;			/* force pre-6.4 (non ioctl-encoded) opcodes */
 	bool		recovery;		/* UBLK_F_USER_RECOVERY(+REISSUE) */
+	bool		recovery_fail_io;	/* with recovery: +FAIL_IO instead of +REISSUE */
 	bool		no_part_scan;		/* UBLK_F_NO_AUTO_PART_SCAN */
 	bool		shmem_zc;		/* UBLK_F_SHMEM_ZC + the client socket */
 	const char	*htlb[4];		/* shared files to register (--htlb) */
