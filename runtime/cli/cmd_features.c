@@ -9,6 +9,20 @@
 #include "ctrl.h"
 #include "feature_names.h"
 
+/*
+ * Does bublk ask for (or act on) this feature where the kernel has it?
+ * What it does with each is in selftests/kernel-matrix.py (docs/kernels.md).
+ */
+static bool bublk_uses(unsigned int bit)
+{
+	const __u64 used = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE |
+			   UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_USER_COPY |
+			   UBLK_F_USER_RECOVERY_FAIL_IO | UBLK_F_UPDATE_SIZE | UBLK_F_QUIESCE |
+			   UBLK_F_SAFE_STOP_DEV | UBLK_F_NO_AUTO_PART_SCAN | UBLK_F_SHMEM_ZC;
+
+	return bit < 64 && (used & (1ULL << bit));
+}
+
 int cmd_features(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -27,7 +41,8 @@ int cmd_features(int argc, char **argv)
 			json = true;
 		} else if (opt == 'h') {
 			printf("usage: bublk features [--json]\n\n"
-			       "List the ublk features (UBLK_F_*) the running kernel reports, by bit and name.\n");
+			       "List the ublk features (UBLK_F_*) the running kernel reports, by bit and name;\n"
+			       "--json also says of each whether bublk uses it (\"used\": true/false).\n");
 			return 0;
 		} else {
 			fprintf(stderr, "usage: bublk features [--json]\n");
@@ -54,8 +69,8 @@ int cmd_features(int argc, char **argv)
 		if (!(f & (1ULL << bit)))
 			continue;
 		if (json)
-			printf("%s{\"bit\": %u, \"name\": \"%s\"}", first ? "" : ", ", bit,
-			       name ? name : "UNKNOWN");
+			printf("%s{\"bit\": %u, \"name\": \"%s\", \"used\": %s}", first ? "" : ", ",
+			       bit, name ? name : "UNKNOWN", bublk_uses(bit) ? "true" : "false");
 		else
 			printf("%2u  %s\n", bit, name ? name : "(unknown to this bublk)");
 		first = false;
