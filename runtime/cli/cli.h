@@ -17,6 +17,7 @@ int cmd_reload(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
+int cmd_quiesce(int argc, char **argv);
 
 struct bublk_dev_opts;
 /* create (recover_id < 0) or take over a device and serve it (cmd_add.c) */

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "control.h"
+#include "ctlplane.h"
 #include "dev.h"
 #include "log.h"
 #include "rundir.h"
@@ -108,6 +109,7 @@ static int serve(struct bublk_dev *dev)
 	struct bublk_control ctl;
 	sigset_t set;
 	int sig = 0;
+	bool leave;
 
 	/* without it the device still serves; only "bublk reload" is lost */
 	bool ctl_ok = !bublk_control_start(&ctl, dev);
@@ -117,8 +119,11 @@ static int serve(struct bublk_dev *dev)
 	bublk_log("dev %u: %s: stopping", dev->info.dev_id, strsignal(sig));
 	if (ctl_ok)
 		bublk_control_stop(&ctl);
+	/* quiesced (bublk quiesce): release it, keep it and its state for bublk recover */
+	leave = bublk_dev_leaving(dev);
 	bublk_dev_destroy(dev);
-	bublk_state_remove(dev->info.dev_id);
+	if (!leave)
+		bublk_state_remove(dev->info.dev_id);
 	return 0;
 }
 

@@ -20,6 +20,7 @@ static const struct {
 	{ "trace", cmd_trace, "recent requests and the segments the target chose" },
 	{ "reload", cmd_reload, "swap in a new build of a live device's target" },
 	{ "resize", cmd_resize, "change a live device's size (UBLK_F_UPDATE_SIZE)" },
+	{ "quiesce", cmd_quiesce, "hand a --recovery device to a new daemon (bublk recover)" },
 	{ "features", cmd_features, "show the running kernel's ublk features" },
 };
 

@@ -65,14 +65,14 @@ static void handle(struct bublk_control *c, int fd, char *msg, size_t n)
 		return;
 	}
 	*nl = '\0';
-	/* resize: the 7.x control plane (ctlplane.c) */
+	/* resize, quiesce: the 7.x control plane (ctlplane.c) */
 	if (bublk_ctlplane_request(c->dev, msg, err, sizeof(err))) {
 		reply(fd, "%s%s", err, "");
 		return;
 	}
 	if (strncmp(msg, "reload ", 7) || msg[7] != '/') {
 		reply(fd, "error: unknown request \"%.80s\"; this daemon understands: %s\n", msg,
-		      "reload /ABSOLUTE/PATH.bpf.o, resize BYTES");
+		      "reload /ABSOLUTE/PATH.bpf.o, resize BYTES, quiesce TIMEOUT_MS");
 		return;
 	}
 	if (bublk_dev_reload(c->dev, msg + 7, err, sizeof(err))) {

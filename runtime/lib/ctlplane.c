@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The 7.x control plane of a live device, done by its daemon (the one that
- * holds the backends, the target and the queues): resize, as a control
- * socket request, and the creation flags that go with it.
+ * holds the backends, the target and the queues): resize and quiesce, as
+ * control socket requests, and the creation flags that go with them.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,8 @@ int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, 
 	/* asked for only where present: older drivers may refuse unknown flags */
 	if (kf & UBLK_F_UPDATE_SIZE)
 		*want |= UBLK_F_UPDATE_SIZE;
+	if (o->recovery && (kf & UBLK_F_QUIESCE))
+		*want |= UBLK_F_QUIESCE;
 	return 0;
 }
 
@@ -188,6 +191,86 @@ int bublk_dev_resize(struct bublk_dev *dev, __u64 size, char *err, size_t errlen
 	return ret;
 }
 
+bool bublk_queue_cmd_gone(struct bublk_queue *q, int tag, int res)
+{
+	struct bublk_dev *dev = q->dev;
+
+	if (!__atomic_load_n(&dev->quiescing, __ATOMIC_ACQUIRE))
+		return false;
+	(void)tag;
+	(void)res;
+	/*
+	 * Each tag has one command at a time, never sent again once it failed:
+	 * when all have come back (ABORT, or refused while canceling) nothing
+	 * of this queue is in flight and its thread can go.
+	 */
+	if (++q->nr_gone == q->depth) {
+		q->stopping = true;
+		__atomic_fetch_add(&dev->nr_queues_quiesced, 1, __ATOMIC_RELEASE);
+	}
+	return true;
+}
+
+int bublk_dev_quiesce(struct bublk_dev *dev, unsigned int timeout_ms, char *err, size_t errlen)
+{
+	struct bublk_ctrl c;
+	int ret, i;
+
+	if (!(dev->info.flags & UBLK_F_USER_RECOVERY)) {
+		snprintf(err, errlen, "dev %u was not created with --recovery: once quiesced no daemon could take it over",
+			 dev->info.dev_id);
+		return -EINVAL;
+	}
+	if (!(dev->info.flags & UBLK_F_QUIESCE)) {
+		snprintf(err, errlen, "dev %u has no UBLK_F_QUIESCE (Linux 6.16+; bublk add --recovery asks for it where the kernel has it)",
+			 dev->info.dev_id);
+		return -EOPNOTSUPP;
+	}
+	ret = bublk_ctrl_open(&c);
+	if (ret) {
+		snprintf(err, errlen, "opening /dev/ublk-control: %s", strerror(-ret));
+		return ret;
+	}
+	/* before the command: its aborts reach the queues while it runs */
+	__atomic_store_n(&dev->quiescing, true, __ATOMIC_RELEASE);
+	ret = bublk_ctrl_quiesce_dev(&c, dev->info.dev_id, timeout_ms);
+	bublk_ctrl_close(&c);
+	if (ret) {
+		__atomic_store_n(&dev->quiescing, false, __ATOMIC_RELEASE);
+		snprintf(err, errlen, "QUIESCE_DEV: %s%s", strerror(-ret),
+			 ret == -EBUSY ? " (the queues did not become idle in time; the device keeps serving: try again, or give a longer --timeout)" : "");
+		return ret;
+	}
+	for (i = 0; i < 3000; i++) {
+		if (__atomic_load_n(&dev->nr_queues_quiesced, __ATOMIC_ACQUIRE) ==
+		    dev->info.nr_hw_queues)
+			break;
+		usleep(10000);
+	}
+	if (i == 3000) {
+		snprintf(err, errlen, "dev %u: QUIESCE_DEV succeeded but %d of %d queues still have commands after 30 s; the daemon leaves anyway (bublk recover -n %u)",
+			 dev->info.dev_id, dev->info.nr_hw_queues -
+			 __atomic_load_n(&dev->nr_queues_quiesced, __ATOMIC_ACQUIRE),
+			 dev->info.nr_hw_queues, dev->info.dev_id);
+		ret = -ETIMEDOUT;
+	}
+	bublk_log("dev %u: quiesced: closing /dev/ublkc%u for a new daemon (bublk recover -n %u)",
+		  dev->info.dev_id, dev->info.dev_id, dev->info.dev_id);
+	/* wake serve(): it releases the device without deleting it */
+	kill(getpid(), SIGTERM);
+	return ret;
+}
+
+bool bublk_dev_leaving(struct bublk_dev *dev)
+{
+	if (!__atomic_load_n(&dev->quiescing, __ATOMIC_ACQUIRE))
+		return false;
+	/* no STOP_DEV, no DEL_DEV: the device waits, QUIESCED, for bublk recover */
+	dev->started = false;
+	dev->added = false;
+	return true;
+}
+
 static int parse_u64(const char *s, unsigned long long *v)
 {
 	char *end;
@@ -214,6 +297,18 @@ bool bublk_ctlplane_request(struct bublk_dev *dev, const char *msg, char *answer
 		} else {
 			bublk_state_write(dev, getpid());
 			snprintf(answer, len, "ok: dev %u is now %llu bytes\n", dev->info.dev_id, v);
+		}
+		return true;
+	}
+	if (!strncmp(msg, "quiesce ", 8)) {
+		if (parse_u64(msg + 8, &v) || v > 3600000) {
+			snprintf(answer, len, "error: quiesce takes a timeout in ms (0..3600000), not \"%.40s\"\n",
+				 msg + 8);
+		} else if (bublk_dev_quiesce(dev, v, err, sizeof(err)) && !dev->quiescing) {
+			snprintf(answer, len, "error: %s\n", err);
+		} else {
+			snprintf(answer, len, "ok: dev %u quiesced; daemon %d exits, bublk recover -n %u takes over%s%s\n",
+				 dev->info.dev_id, getpid(), dev->info.dev_id, err[0] ? ": " : "", err);
 		}
 		return true;
 	}

@@ -206,6 +206,11 @@ int bublk_ctrl_update_size(struct bublk_ctrl *c, __u32 dev_id, __u64 sectors)
 	return bublk_ctrl_cmd(c, UBLK_CMD_UPDATE_SIZE, dev_id, (__u16)-1, NULL, 0, sectors);
 }
 
+int bublk_ctrl_quiesce_dev(struct bublk_ctrl *c, __u32 dev_id, __u32 timeout_ms)
+{
+	return bublk_ctrl_cmd(c, UBLK_CMD_QUIESCE_DEV, dev_id, (__u16)-1, NULL, 0, timeout_ms);
+}
+
 int bublk_ctrl_try_stop_dev(struct bublk_ctrl *c, __u32 dev_id)
 {
 	return bublk_ctrl_cmd(c, UBLK_CMD_TRY_STOP_DEV, dev_id, (__u16)-1, NULL, 0, 0);

@@ -39,6 +39,12 @@ const char *bublk_ctrl_cmd_name(unsigned int nr);
 
 /* UBLK_F_UPDATE_SIZE (6.14+): the disk's new capacity; the kernel checks no alignment */
 int bublk_ctrl_update_size(struct bublk_ctrl *c, __u32 dev_id, __u64 sectors);
+/*
+ * UBLK_F_QUIESCE (6.16+): wait up to timeout_ms (0: forever) for every
+ * queue to be idle, then complete each armed command with
+ * UBLK_IO_RES_ABORT; the device is QUIESCED once /dev/ublkcN is closed.
+ */
+int bublk_ctrl_quiesce_dev(struct bublk_ctrl *c, __u32 dev_id, __u32 timeout_ms);
 /* UBLK_F_SAFE_STOP_DEV (7.0+): STOP_DEV unless the disk is open (-EBUSY) */
 int bublk_ctrl_try_stop_dev(struct bublk_ctrl *c, __u32 dev_id);
 

@@ -357,7 +357,7 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
 	if (o->shmem_zc)
 		want |= UBLK_F_SHMEM_ZC;
-	/* fail-io, no-part-scan, and UPDATE_SIZE where the kernel has it */
+	/* fail-io, no-part-scan, and UPDATE_SIZE/QUIESCE where the kernel has them */
 	ret = bublk_ctlplane_flags(dev, o, &want, err, errlen);
 	if (ret)
 		goto fail;

@@ -111,6 +111,7 @@ struct bublk_queue {
 	int			nr_done;
 	int			stop_fd;	/* eventfd: the device is stopping */
 	bool			stopping;
+	int			nr_gone;	/* commands aborted while quiescing (ctlplane.c) */
 	int			start_err;
 	sem_t			started;
 	pthread_t		thread;
@@ -153,6 +154,9 @@ struct bublk_dev {
 	char			config[1024];	/* target options, "k=v;k=v" */
 	bool			added;
 	bool			started;
+	/* bublk quiesce (ctlplane.c): the queues leave once all commands are aborted */
+	bool			quiescing;
+	int			nr_queues_quiesced;
 };
 
 /*

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "ctlplane.h"
 #include "dev.h"
 #include "log.h"
 
@@ -722,6 +723,8 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 		if (cqe->res == UBLK_IO_RES_OK) {
 			if (tag < q->depth)
 				q->tags[q->nr_ready++] = tag;
+		} else if (cqe->res < 0 && bublk_queue_cmd_gone(q, tag, cqe->res)) {
+			/* bublk quiesce: counted; the queue leaves when all are back */
 		} else if (cqe->res != UBLK_IO_RES_ABORT) {
 			bublk_log("dev %u queue %d tag %d: ublk command failed: %s",
 				  q->dev->info.dev_id, q->q_id, tag, strerror(-cqe->res));
