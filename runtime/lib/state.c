@@ -60,13 +60,14 @@ static void ids_from_target(struct bublk_target *t, struct bublk_state *st)
 	free(buf);
 }
 
-int bublk_state_from_dev(const struct bublk_dev *dev, int pid, struct bublk_state *st)
+static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct bublk_state *st)
 {
 	char config[sizeof(dev->config)], *save = NULL;
 
 	memset(st, 0, sizeof(*st));
 	st->dev_id = dev->info.dev_id;
 	st->pid = pid;
+	st->creating = creating;
 	copy_str(st->target, sizeof(st->target), dev->current->name);
 	copy_str(st->object, sizeof(st->object), dev->current->path);
 	st->size = dev->size;
@@ -96,8 +97,15 @@ int bublk_state_from_dev(const struct bublk_dev *dev, int pid, struct bublk_stat
 	for (char *c = strtok_r(config, ";", &save); c && st->nr_options < BUBLK_STATE_MAX_OPTIONS;
 	     c = strtok_r(NULL, ";", &save))
 		copy_str(st->options[st->nr_options++], BUBLK_STATE_OPTIONS_LEN, c);
-	ids_from_target(dev->current, st);
+	/* while creating, the target is not loaded: no pins, no ids yet */
+	if (!creating)
+		ids_from_target(dev->current, st);
 	return 0;
+}
+
+int bublk_state_from_dev(const struct bublk_dev *dev, int pid, struct bublk_state *st)
+{
+	return from_dev(dev, pid, false, st);
 }
 
 /* --- struct bublk_state -> JSON ------------------------------------------ */
@@ -154,6 +162,7 @@ static int format_into(struct json_object *o, const struct bublk_state *st)
 	ret |= add_u64(o, "dev_id", st->dev_id);
 	ret |= add_u64(o, "pid", st->pid);
 	ret |= add_u64(o, "schema", BUBLK_STATE_SCHEMA);
+	ret |= add_str(o, "state", st->creating ? "creating" : "live");
 	snprintf(path, sizeof(path), "/dev/ublkb%u", st->dev_id);
 	ret |= add_str(o, "block", path);
 	snprintf(path, sizeof(path), "/dev/ublkc%u", st->dev_id);
@@ -484,9 +493,10 @@ static int parse_object(struct parser *p, struct json_object *o, struct bublk_st
 {
 	static const char *const modes[] = { "copy", "user_copy", NULL };
 	static const char *const dispatch[] = { "bpf", "c", NULL };
-	struct json_object *bpf;
+	static const char *const states[] = { "live", "creating", NULL };
+	struct json_object *bpf, *v;
 	__u64 schema;
-	int ret, mode = 0, disp = 0;
+	int ret, mode = 0, disp = 0, state = 0;
 
 	if (!json_object_is_type(o, json_type_object))
 		return bad(p, "not a JSON object");
@@ -496,6 +506,11 @@ static int parse_object(struct parser *p, struct json_object *o, struct bublk_st
 	if (schema != BUBLK_STATE_SCHEMA)
 		return bad(p, "schema %llu, this bublk reads schema %d: written by another version of bublk",
 			   (unsigned long long)schema, BUBLK_STATE_SCHEMA);
+	/* files written before "state" existed are all of live devices */
+	if ((ret = member(p, o, "state", json_type_string, false, &v)) ||
+	    (v && (ret = get_enum(p, o, "state", states, &state))))
+		return ret;
+	st->creating = state == 1;
 	if ((ret = get_u32(p, o, "dev_id", 0, INT_MAX, &st->dev_id)) ||
 	    (ret = get_int(p, o, "pid", 0, INT_MAX, &st->pid)) ||
 	    (ret = get_str(p, o, "target", st->target, sizeof(st->target), true)) ||
@@ -504,7 +519,8 @@ static int parse_object(struct parser *p, struct json_object *o, struct bublk_st
 		return ret;
 	if (st->block_size != 512 && st->block_size != 4096)
 		return bad(p, "\"block_size\": %u, not 512 or 4096", st->block_size);
-	if ((ret = get_u64(p, o, "size", 1, UINT64_MAX, &st->size)))
+	/* a device being created may not know its size yet (the target chooses it) */
+	if ((ret = get_u64(p, o, "size", st->creating ? 0 : 1, UINT64_MAX, &st->size)))
 		return ret;
 	if (st->size % st->block_size)
 		return bad(p, "\"size\": %llu is not a multiple of the block size %u",
@@ -638,6 +654,20 @@ int bublk_state_write(const struct bublk_dev *dev, int pid)
 	if (!st)
 		return -ENOMEM;
 	ret = bublk_state_from_dev(dev, pid, st);
+	if (!ret)
+		ret = bublk_state_save(st);
+	free(st);
+	return ret;
+}
+
+int bublk_state_write_creating(const struct bublk_dev *dev, int pid)
+{
+	struct bublk_state *st = malloc(sizeof(*st));
+	int ret;
+
+	if (!st)
+		return -ENOMEM;
+	ret = from_dev(dev, pid, true, st);
 	if (!ret)
 		ret = bublk_state_save(st);
 	free(st);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Daemon state under /run/bublk: one JSON file per device, the one schema
- * every reader goes through. The daemon writes it (bublk_state_write) when
- * the device is live and after each reload; "list", "del", "stats",
+ * every reader goes through. "bublk add" writes a provisional one ("state":
+ * "creating", bublk_state_write_creating) before ADD_DEV, so a crash at any
+ * moment leaves a file naming the device; the daemon rewrites it when the
+ * device is live and after each reload; "list", "del", "stats",
  * "trace" and "recover" read it (bublk_state_load). Everything "bublk
  * recover" needs to serve the device again is in it, and every field
  * written is read back the same (selftests/host/unit.c, fuzz_state.c).
@@ -43,6 +45,12 @@ struct bublk_state_id {
 struct bublk_state {
 	__u32	dev_id;
 	int	pid;			/* the daemon serving it */
+	/*
+	 * "state": "creating" from before ADD_DEV until the device is live:
+	 * only what "bublk add" was asked is known (size may be 0, no pins
+	 * yet); nothing to recover, only to delete. Absent means live.
+	 */
+	bool	creating;
 	char	target[32];		/* the target's name */
 	char	object[PATH_MAX];	/* its object file (the last reload's) */
 	__u64	size;			/* bytes, as the target left it */
@@ -98,6 +106,8 @@ int bublk_state_parse(const char *buf, size_t len, struct bublk_state *st,
 /* write st to its file, atomically (readers never see half of it) */
 int bublk_state_save(const struct bublk_state *st);
 int bublk_state_write(const struct bublk_dev *dev, int pid);
+/* the provisional file of a device being created (no target loaded yet) */
+int bublk_state_write_creating(const struct bublk_dev *dev, int pid);
 void bublk_state_remove(unsigned int dev_id);
 
 /*

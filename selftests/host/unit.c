@@ -261,6 +261,28 @@ static void test_state_round_trip(void)
 	st_a.depth = 1;
 	st_a.max_io_bytes = 4096;
 	state_round_trip(&st_a, "minimal");
+
+	/* a device being created (security review 8): said so, its size still unknown */
+	st_a.creating = true;
+	st_a.size = 0;
+	state_round_trip(&st_a, "creating");
+	s = bublk_state_format(&st_a, -1);
+	CHECK(s && strstr(s, "\"state\": \"creating\""), "creating: %s", s);
+	free(s);
+	/* files from before "state" existed describe live devices */
+	st_a.creating = false;
+	st_a.size = 512;
+	s = bublk_state_format(&st_a, -1);
+	{
+		char *at = s ? strstr(s, "\"state\": \"live\", ") : NULL;
+
+		CHECK(at, "no live state: %s", s);
+		if (at)
+			memmove(at, at + strlen("\"state\": \"live\", "), strlen(at) + 1 - strlen("\"state\": \"live\", "));
+		CHECK(at && !bublk_state_parse(s, strlen(s), &st_b, NULL, 0) && !st_b.creating &&
+		      st_b.size == 512, "a file without \"state\": %s", s);
+	}
+	free(s);
 }
 
 static void test_state_big(void)
@@ -310,6 +332,8 @@ static void test_state_refused(void)
 		{ "\"max_io_bytes\": 262144", "\"max_io_bytes\": 262145", "max_io_bytes" },
 		{ "\"schema\": 1", "\"schema\": 2", "schema" },
 		{ "\"schema\": 1", "\"schemo\": 1", "schema" },
+		{ "\"state\": \"live\"", "\"state\": \"dead\"", "state" },
+		{ "\"state\": \"live\"", "\"state\": true", "state" },
 		{ "\"data_mode\": \"user_copy\"", "\"data_mode\": \"zero_copy\"", "data_mode" },
 		{ "\"dispatch\": \"c\"", "\"dispatch\": true", "dispatch" },
 		{ "\"readonly\": true", "\"readonly\": 1", "readonly" },
