@@ -77,7 +77,8 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
+# test targets may include a shipped one (stripe_alt includes bpf/stripe.bpf.c)
+$(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c $(wildcard bpf/*.bpf.c) bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

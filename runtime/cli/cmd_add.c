@@ -22,6 +22,7 @@
 #include "control.h"
 #include "ctlplane.h"
 #include "dev.h"
+#include "devlock.h"
 #include "log.h"
 #include "rundir.h"
 #include "state.h"
@@ -124,6 +125,8 @@ static int serve(struct bublk_dev *dev)
 	bublk_dev_destroy(dev);
 	if (!leave)
 		bublk_state_remove(dev->info.dev_id);
+	/* last: until the files are gone, no add or recover may take the id */
+	bublk_devlock_release(dev->info.dev_id, !leave);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "dev.h"
+#include "devlock.h"
 #include "state.h"
 
 static void recover_usage(FILE *f)
@@ -37,8 +38,8 @@ int cmd_recover(int argc, char **argv)
 	static struct bublk_state st;	/* o points into it for the daemon's life */
 	struct bublk_dev_opts o;
 	bool foreground = false, json = false;
-	int opt, id = -1, ret;
-	char err[PATH_MAX + 512];
+	int opt, id = -1, ret, holder;
+	char err[PATH_MAX + 512], role[BUBLK_DEVLOCK_ROLE_LEN];
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -78,11 +79,32 @@ int cmd_recover(int argc, char **argv)
 			id, err, id);
 		return 1;
 	}
+	/*
+	 * Whoever holds the device's lock is alive (devlock.h). Another
+	 * recover, or an add still creating it, is refused at once; the
+	 * daemon the file names may be one just killed, still exiting.
+	 */
+	holder = bublk_devlock_holder(id, role, sizeof(role));
+	if (holder && holder != st.pid) {
+		bublk_devlock_describe(id, holder, role, err, sizeof(err));
+		cli_err("recover", "%s", err);
+		return 1;
+	}
+	if (st.creating && holder > 0) {
+		cli_err("recover", "dev %d is being created by pid %d (bublk add): nothing to recover",
+			id, holder);
+		return 1;
+	}
+	if (st.creating) {
+		cli_err("recover", "dev %d was never live: its bublk add (pid %d) died while creating it; nothing to recover: delete it with bublk del -n %d",
+			id, st.pid, id);
+		return 1;
+	}
 	/* a daemon just killed (kill -9) takes a moment to be gone: wait for it */
 	for (int i = 0; i < 30 && pid_alive(st.pid); i++)
 		usleep(100000);
 	if (pid_alive(st.pid)) {
-		cli_err("recover", "dev %d: its daemon (pid %d) is still running: nothing to recover",
+		cli_err("recover", "dev %d is being served by pid %d: its daemon is still running, nothing to recover",
 			id, st.pid);
 		return 1;
 	}

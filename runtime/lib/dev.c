@@ -13,6 +13,7 @@
 
 #include "ctlplane.h"
 #include "dev.h"
+#include "devlock.h"
 #include "log.h"
 
 static size_t page_align(size_t n)
@@ -363,12 +364,13 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		goto fail;
 	dev->ctrl.legacy = o->legacy;
 	dev->info.flags = want | (o->legacy ? 0 : UBLK_F_CMD_IOCTL_ENCODE);
-	ret = bublk_ctrl_add_dev(&dev->ctrl, &dev->info);
+	/* under an id locked and named in a state file first (devlock.c) */
+	ret = bublk_dev_add_claimed(dev);
 	if (!o->legacy && (ret == -EINVAL || ret == -EOPNOTSUPP)) {
 		/* kernel older than 6.4: no ioctl-encoded opcodes */
 		dev->ctrl.legacy = true;
 		dev->info.flags = want;
-		ret = bublk_ctrl_add_dev(&dev->ctrl, &dev->info);
+		ret = bublk_dev_add_claimed(dev);
 	}
 	if (ret) {
 		snprintf(err, errlen, "ADD_DEV: %s", strerror(-ret));
@@ -432,6 +434,8 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	return 0;
 fail:
 	bublk_dev_destroy(dev);
+	/* the device is gone: so are its provisional state file and its lock */
+	bublk_dev_unclaim(dev);
 	return ret;
 }
 
@@ -441,6 +445,10 @@ int bublk_dev_recover(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u
 	int ret;
 
 	ret = dev_prepare(dev, o, err, errlen);
+	if (ret)
+		goto fail;
+	/* one daemon per device: a second recover stops here, before the pins (devlock.c) */
+	ret = bublk_devlock_take(dev_id, "recover", err, errlen);
 	if (ret)
 		goto fail;
 	ret = bublk_ctrl_get_info(&dev->ctrl, dev_id, &dev->info);
@@ -489,6 +497,7 @@ fail:
 	dev->added = false;
 	dev->started = false;
 	bublk_dev_destroy(dev);
+	bublk_devlock_release(dev_id, false);
 	return ret;
 }
 
