@@ -12,6 +12,7 @@ PKGS=(
 	liburing-dev libjson-c-dev
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	fio e2fsprogs util-linux
+	strace	# t_add_crash holds a bublk add mid-creation (inject=...:delay_enter)
 	"$@"
 )
 

@@ -15,6 +15,8 @@
 
 #include "cli.h"
 #include "ctrl.h"
+#include "devlock.h"
+#include "leftovers.h"
 #include "loader.h"
 #include "rundir.h"
 #include "state.h"
@@ -107,10 +109,27 @@ static int del_orphan(unsigned int id)
 	return 0;
 }
 
+/* del_orphan under the device's lock: no add or recover takes the id meanwhile */
+static int del_orphan_locked(unsigned int id)
+{
+	char err[512];
+	int ret = bublk_devlock_take(id, "del", err, sizeof(err));
+
+	if (ret) {
+		cli_err("del", "%s", err);
+		return ret;
+	}
+	ret = del_orphan(id);
+	bublk_devlock_release(id, !ret);
+	return ret;
+}
+
 static int del_one(unsigned int id, bool force)
 {
+	char role[BUBLK_DEVLOCK_ROLE_LEN], msg[512];
 	unsigned long long pid = 0;
 	int state_pid = bublk_state_pid(id);	/* 0: damaged, no pid to trust */
+	int holder;
 
 	if (state_pid != -ENOENT) {
 		pid = state_pid;
@@ -126,6 +145,8 @@ static int del_one(unsigned int id, bool force)
 		}
 		ret = bublk_ctrl_get_info(&c, id, &info);
 		bublk_ctrl_close(&c);
+		if (ret && leftover_pins_only(id))
+			return leftover_remove_pins(id);	/* a crash left only pins */
 		if (ret) {
 			cli_err("del", "dev %u: no such device", id);
 			return -ENODEV;
@@ -137,9 +158,22 @@ static int del_one(unsigned int id, bool force)
 			id, id);
 		return -EBUSY;
 	}
-	/* a pid from a dead daemon may be anyone's by now: never signal that one */
-	if (!daemon_alive(id, (int)pid))
-		return del_orphan(id);
+	/*
+	 * The device lock's holder is alive, creating, recovering or serving
+	 * the device (devlock.h): it is the one to stop, even before it holds
+	 * /dev/ublkcN. Without a holder, a pid from a dead daemon may be
+	 * anyone's by now: never signal that one.
+	 */
+	holder = bublk_devlock_holder(id, role, sizeof(role));
+	if (holder < 0 || (holder > 0 && !strcmp(role, "del"))) {
+		bublk_devlock_describe(id, holder, role, msg, sizeof(msg));
+		cli_err("del", "%s", msg);
+		return -EBUSY;
+	}
+	if (holder > 0)
+		pid = holder;
+	else if (!daemon_alive(id, (int)pid))
+		return del_orphan_locked(id);
 	if (kill((pid_t)pid, SIGTERM)) {
 		cli_err("del", "dev %u: signalling daemon %llu: %s", id, pid, strerror(errno));
 		return -errno;
@@ -211,7 +245,8 @@ int cmd_del(int argc, char **argv)
 		return del_one(id, force) ? 1 : 0;
 
 	unsigned int ids[1024];
-	int n = bublk_state_ids(ids, 1024);
+	/* state files (live, dead or being created), and bublk's pins without one */
+	int n = leftover_ids(ids, 1024);
 
 	for (int i = 0; i < n; i++)
 		failed |= del_one(ids[i], force) != 0;

@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "devlock.h"
+#include "leftovers.h"
+#include "loader.h"
 #include "rundir.h"
 #include "state.h"
 
@@ -22,12 +25,13 @@ static void print_json(const struct bublk_state *st, bool alive, bool first)
 
 static void print_row(const struct bublk_state *st, bool alive)
 {
+	const char *state = !alive ? "dead" : st->creating ? "creating" : "live";
 	char blk[32];
 
 	snprintf(blk, sizeof(blk), "/dev/ublkb%u", st->dev_id);
-	printf("%-4u %-13s %-8s %10lluM %6d %6d %-9s %8d %-5s %s\n", st->dev_id, blk, st->target,
+	printf("%-4u %-13s %-8s %10lluM %6d %6d %-9s %8d %-8s %s\n", st->dev_id, blk, st->target,
 	       (unsigned long long)(st->size >> 20), st->nr_queues, st->depth,
-	       st->user_copy ? "user_copy" : "copy", st->pid, alive ? "live" : "dead",
+	       st->user_copy ? "user_copy" : "copy", st->pid, state,
 	       st->nr_backends ? st->backends[0].path : "-");
 }
 
@@ -52,8 +56,9 @@ int cmd_list(int argc, char **argv)
 		case 'h':
 			printf("usage: bublk list [--json]\n\n"
 			       "Show the devices bublk serves: id, target, size, queues, data mode,\n"
-			       "daemon pid and whether the daemon is alive. --json prints an array of\n"
-			       "objects with every field of the device's state file.\n");
+			       "daemon pid and state: live, creating (bublk add still at work) or dead\n"
+			       "(its daemon is gone: bublk recover, or bublk del). --json prints an array\n"
+			       "of objects with every field of the device's state file and \"alive\".\n");
 			return 0;
 		default:
 			fprintf(stderr, "usage: bublk list [--json]\n");
@@ -73,23 +78,34 @@ int cmd_list(int argc, char **argv)
 		if (ret && ret != -ENOENT)
 			cli_err("list", "warning: %s; what follows may be forged", err);
 	}
-	n = bublk_state_ids(ids, 1024);
+	n = leftover_ids(ids, 1024);
 	if (json)
 		printf("[\n");
 	else
-		printf("%-4s %-13s %-8s %11s %6s %6s %-9s %8s %-5s %s\n", "ID", "DEVICE", "TARGET",
+		printf("%-4s %-13s %-8s %11s %6s %6s %-9s %8s %-8s %s\n", "ID", "DEVICE", "TARGET",
 		       "SIZE", "QUEUES", "DEPTH", "MODE", "PID", "STATE", "BACKEND");
 	for (int i = 0; i < n; i++) {
 		char err[PATH_MAX + 512];
 		bool alive;
 
+		/* no state file to show, but the user must know what bublk del -a removes */
+		if (leftover_pins_only(ids[i])) {
+			cli_err("list", "dev %u: %s/%u holds bublk's pins but there is no %s/%u.json (a crash?): bublk del -n %u removes %s",
+				ids[i], BUBLK_PIN_ROOT, ids[i], BUBLK_RUN_DIR, ids[i], ids[i],
+				bublk_ublk_dev_exists(ids[i]) ? "the device and its pins" : "them");
+			continue;
+		}
 		/* a damaged file is named, not silently left out */
 		if (bublk_state_load(ids[i], st, err, sizeof(err))) {
 			fprintf(stderr, "bublk list: dev %u: %s\n", ids[i], err);
 			continue;
 		}
-		/* a reused pid is not the daemon (security review finding 6) */
-		alive = daemon_alive(ids[i], st->pid);
+		/*
+		 * a reused pid is not the daemon (security review finding 6); one
+		 * creating the device holds its lock before it holds /dev/ublkcN
+		 */
+		alive = st->creating ? bublk_devlock_holder(ids[i], NULL, 0) == st->pid :
+				       daemon_alive(ids[i], st->pid);
 		if (json)
 			print_json(st, alive, !shown);
 		else
