@@ -35,6 +35,7 @@ static void queue_place_arena(struct bublk_dev *dev, struct bublk_queue *q, int 
 	int depth = dev->info.queue_depth;
 	char *p = (char *)dev->target.arena + q_id * queue_arena_bytes(depth, dev->max_segs);
 
+	/* all of it writable by the target: see struct bublk_queue */
 	q->reqs = (struct bublk_req *)p;
 	p += page_align(depth * sizeof(struct bublk_req));
 	q->tags = (__u16 *)p;
@@ -319,7 +320,8 @@ static void attach_sg_hook(struct bublk_dev *dev)
 		.nr_queues = dev->info.nr_hw_queues,
 		.depth = dev->info.queue_depth,
 		.arena_fd = bpf_map__fd(dev->target.arena_map),
-		.arena_addr = BUBLK_ARENA_ADDR,
+		/* where the arena really is: higher than BUBLK_ARENA_ADDR under ASan */
+		.arena_addr = (__u64)(uintptr_t)dev->target.arena,
 		.arena_bytes = dev->target.arena_bytes,
 		.slots_off = dev->sg_slots_off,
 	};

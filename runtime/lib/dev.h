@@ -101,12 +101,20 @@ struct bublk_queue {
 	struct bublk_seg	*io_segs;	/* [depth][max_segs], validated copies */
 	bool			user_copy;
 	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
-	/* this queue's part of the arena */
+	/*
+	 * This queue's part of the arena. Every target program can write all
+	 * of it at any time (and other queues' programs too): the runtime
+	 * writes there and reads back only the answer fields of struct
+	 * bublk_req and the segments, each copied once and checked.
+	 */
 	struct bublk_req	*reqs;
 	struct bublk_seg	*segs;
-	__u16			*tags;		/* newly fetched, for bublk_dispatch */
-	__u16			*done_tags;	/* finished, for bublk_done */
+	__u16			*tags;		/* a copy of the batch's tags, for the program */
+	__u16			*done_tags;	/* the same for bublk_done (the program's copy) */
 	__u8			*scratch;	/* [depth][BUBLK_SCRATCH_SIZE] */
+	/* the tags the runtime acts on: its own lists, never the arena's */
+	__u16			*ready;		/* [depth] newly fetched, for bublk_dispatch */
+	__u16			*done;		/* [depth] finished, for bublk_done */
 	int			nr_ready;
 	int			nr_done;
 	int			stop_fd;	/* eventfd: the device is stopping */
@@ -115,6 +123,8 @@ struct bublk_queue {
 	int			start_err;
 	sem_t			started;
 	pthread_t		thread;
+	bool			thread_started;	/* thread is joinable */
+	bool			ring_ready;	/* ring set up: io_uring_queue_exit it */
 	/* this queue's entries of the bublk_stats and bublk_trace maps (mmapped) */
 	struct bublk_stats	*stats;
 	struct bublk_trace_rec	*trace;
@@ -189,8 +199,26 @@ void bublk_dev_destroy(struct bublk_dev *dev);
 void bublk_stats_sum(const struct bublk_stats *per_queue, int nr_queues, struct bublk_stats *sum);
 
 /* queue.c */
+/*
+ * Allocate the queue's state and start its thread, which sets up the ring
+ * and fetches every tag. On failure everything it did is undone, so
+ * bublk_queue_stop() on it (or on a queue never started) does nothing.
+ */
 int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id);
 void bublk_queue_stop(struct bublk_queue *q);
+
+/*
+ * Decode a scattered request's iov (UBLK_IO_F_SHMEM_SG): iod_addr must be
+ * slot number slot of the scatter/gather hook's slots, which lie slots_off
+ * bytes into the arena mapped here at arena (BUBLK_ARENA_ADDR, or higher
+ * under ASan), slot_bytes each. The iov is in memory targets write while we
+ * read it: each field is read once and only that copy is checked and used.
+ * Every piece must lie inside a buffer of shm and the pieces must add up to
+ * len. Fills out[] (BUBLK_SG_MAX_PIECES) and returns the number of pieces,
+ * or -EINVAL.
+ */
+int bublk_sg_decode(const void *arena, size_t slots_off, size_t slot_bytes, __u32 slot,
+		    __u64 iod_addr, __u32 len, struct bublk_shmem *shm, struct iovec *out);
 
 /* backend.c */
 int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,

@@ -325,8 +325,9 @@ static void segs_finished(struct bublk_queue *q, int tag)
 
 	for (int i = io->next; i < io->nr_segs; i++)
 		segs[i].result = BUBLK_SEG_NOT_RUN;
-	if (io->tgt->done_fd >= 0 && (io->notify || io->result)) {
-		q->done_tags[q->nr_done++] = tag;
+	/* each tag is on the list at most once: a round ends once */
+	if (io->tgt->done_fd >= 0 && (io->notify || io->result) && q->nr_done < q->depth) {
+		q->done[q->nr_done++] = tag;
 		return;
 	}
 	complete_io(q, tag, io->result);
@@ -374,10 +375,23 @@ static void issue_stage(struct bublk_queue *q, int tag)
 	}
 }
 
+/* what the arena may hold changes under us: one read, into a local */
+#define ARENA_READ(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* BUBLK_ACT_COMPLETE's result: 0 or -errno; anything else is an I/O error */
+static int complete_result(__s32 result)
+{
+	if (result >= 0)
+		return 0;
+	return result >= -4095 ? result : -EIO;
+}
+
 /*
  * Act on what the target decided for one request (at dispatch, or after a
- * bublk_done round). Only action, result, nr_segs, notify and the segments
- * come from the arena; what the request is comes from our own copy, since
+ * bublk_done round). tag is the runtime's own (from its ready or done
+ * list), never read from the arena. Only action, result, nr_segs, notify
+ * and the segments come from the arena, each read once into a copy that is
+ * checked before use; what the request is comes from our own record, since
  * the target could have scribbled over its input slot.
  */
 static void execute(struct bublk_queue *q, int tag)
@@ -394,10 +408,10 @@ static void execute(struct bublk_queue *q, int tag)
 		.flags = io->flags,
 		.len = io->len,
 		.offset = io->offset,
-		.result = arq->result,
-		.nr_segs = arq->nr_segs,
-		.action = arq->action,
-		.notify = arq->notify,
+		.result = ARENA_READ(arq->result),
+		.nr_segs = ARENA_READ(arq->nr_segs),
+		.action = ARENA_READ(arq->action),
+		.notify = ARENA_READ(arq->notify),
 	};
 	enum bublk_reject why;
 	int n;
@@ -418,7 +432,7 @@ static void execute(struct bublk_queue *q, int tag)
 	}
 	switch (rq.action) {
 	case BUBLK_ACT_COMPLETE:
-		complete_io(q, tag, rq.result < 0 ? rq.result : 0);
+		complete_io(q, tag, complete_result(rq.result));
 		return;
 	case BUBLK_ACT_FALLBACK:
 		q->stats->fallbacks++;
@@ -429,11 +443,12 @@ static void execute(struct bublk_queue *q, int tag)
 		}
 		break;
 	default:
+		/* checked by bublk_answer_check: n <= max_segs, the room io_segs has */
 		n = rq.nr_segs;
 		memcpy(segs, arena_segs, n * sizeof(segs[0]));
 		break;
 	}
-	/* validate everything before issuing anything */
+	/* validate everything (our copy, not the arena) before issuing anything */
 	why = bublk_segs_check(&rq, segs, n, dev->backends, dev->nr_backends);
 	if (why) {
 		reject(q, tag, why);
@@ -444,7 +459,7 @@ static void execute(struct bublk_queue *q, int tag)
 	io->nr_segs = n;
 	io->next = 0;
 	io->result = 0;
-	io->notify = rq.notify;
+	io->notify = !!rq.notify;
 	/* user copy: a WRITE's data must be pulled from the kernel first */
 	if (q->user_copy && !io->zc && io->op == BUBLK_OP_WRITE && io->len && !io->have_data) {
 		if (queue_user_copy(q, tag, false))
@@ -469,6 +484,41 @@ static struct bublk_batch queue_batch(struct bublk_queue *q, __u16 *tags, int nr
 	};
 }
 
+int bublk_sg_decode(const void *arena, size_t slots_off, size_t slot_bytes, __u32 slot,
+		    __u64 iod_addr, __u32 len, struct bublk_shmem *shm, struct iovec *out)
+{
+	/* the arena's real address here: under ASan it is not BUBLK_ARENA_ADDR */
+	__u64 addr = (__u64)(uintptr_t)arena + slots_off + (__u64)slot * slot_bytes;
+	const struct ublk_shmem_sg_iov *iov = (const void *)(uintptr_t)addr;
+	__u64 total = 0;
+	__u32 nr;
+
+	if (!arena || iod_addr != addr)
+		return -EINVAL;
+	nr = ARENA_READ(iov->nr);
+	if (!nr || nr > BUBLK_SG_MAX_PIECES ||
+	    sizeof(*iov) + (size_t)nr * sizeof(iov->e[0]) > slot_bytes ||
+	    ARENA_READ(iov->bytes) != len)
+		return -EINVAL;
+	for (__u32 i = 0; i < nr; i++) {
+		const struct ublk_shmem_sg_entry *e = &iov->e[i];
+		/* one read of each field: a racing target cannot change what we checked */
+		__u32 buf_index = ARENA_READ(e->buf_index);
+		__u32 plen = ARENA_READ(e->len);
+		__u64 off = ARENA_READ(e->offset);
+		void *p;
+
+		if (!plen || off > 0xffffffffULL)
+			return -EINVAL;
+		p = bublk_shmem_data(shm, (__u64)buf_index << 32 | off, plen);
+		if (!p)
+			return -EINVAL;
+		out[i] = (struct iovec){ p, plen };
+		total += plen;
+	}
+	return total == len ? (int)nr : -EINVAL;
+}
+
 /*
  * bublk's scatter/gather proposal (UBLK_IO_F_SHMEM_SG): iod->addr is this
  * tag's iov slot in our own arena, which the hook program filled. Trust
@@ -479,31 +529,14 @@ static void shmem_sg_request(struct bublk_queue *q, struct bublk_io *io, struct 
 			     const struct ublksrv_io_desc *iod)
 {
 	struct bublk_dev *dev = q->dev;
-	int tag = io - q->ios;
-	__u64 slot = BUBLK_ARENA_ADDR + dev->sg_slots_off +
-		     ((__u64)q->q_id * q->depth + tag) * bublk_sg_hook_slot_bytes();
-	const struct ublk_shmem_sg_iov *iov = (const void *)(uintptr_t)slot;
-	__u64 total = 0;
-	__u32 nr;
+	int tag = io - q->ios, nr;
 
-	if (!dev->sg_hook || iod->addr != slot)
+	if (!dev->sg_hook)
 		goto bad;
-	nr = iov->nr;
-	if (!nr || nr > BUBLK_SG_MAX_PIECES || iov->bytes != io->len)
-		goto bad;
-	for (__u32 i = 0; i < nr; i++) {
-		const struct ublk_shmem_sg_entry *e = &iov->e[i];
-		void *p;
-
-		if (e->offset > 0xffffffffULL)
-			goto bad;
-		p = bublk_shmem_data(&dev->shmem, (__u64)e->buf_index << 32 | e->offset, e->len);
-		if (!p || !e->len)
-			goto bad;
-		io->sg[i] = (struct iovec){ p, e->len };
-		total += e->len;
-	}
-	if (total != io->len)
+	nr = bublk_sg_decode(dev->target.arena, dev->sg_slots_off, bublk_sg_hook_slot_bytes(),
+			     (__u32)q->q_id * q->depth + tag, iod->addr, io->len, &dev->shmem,
+			     io->sg);
+	if (nr <= 0)
 		goto bad;
 	io->nr_sg = nr;
 	io->data = io->sg[0].iov_base;
@@ -570,7 +603,7 @@ static void dispatch_batch(struct bublk_queue *q)
 	if (!q->nr_ready)
 		return;
 	for (int i = 0; i < q->nr_ready; i++) {
-		int tag = q->tags[i];
+		int tag = q->ready[i];
 		const struct ublksrv_io_desc *iod = &q->iods[tag];
 		struct bublk_req *rq = &q->reqs[tag];
 		struct bublk_io *io = &q->ios[tag];
@@ -605,7 +638,12 @@ static void dispatch_batch(struct bublk_queue *q)
 	for (int first = 0; first < q->nr_ready; first += BUBLK_MAX_BATCH) {
 		int nr = q->nr_ready - first < BUBLK_MAX_BATCH ? q->nr_ready - first : BUBLK_MAX_BATCH;
 
-		batch = queue_batch(q, q->tags + first, nr);
+		/*
+		 * The program reads the tags from the arena; we act on our own
+		 * list only, so whatever it writes there touches nothing of ours.
+		 */
+		memcpy(q->tags, q->ready + first, nr * sizeof(q->tags[0]));
+		batch = queue_batch(q, q->tags, nr);
 		q->stats->batches++;
 		q->stats->batch_reqs += nr;
 		q->stats->batch_hist[batch_bucket(nr)]++;
@@ -617,9 +655,9 @@ static void dispatch_batch(struct bublk_queue *q)
 				  dev->info.dev_id, q->q_id, strerror(ret < 0 ? -ret : EIO));
 		for (int i = first; i < first + nr; i++) {
 			if (ret)
-				complete_io(q, q->tags[i], -EIO);
+				complete_io(q, q->ready[i], -EIO);
 			else
-				execute(q, q->tags[i]);
+				execute(q, q->ready[i]);
 		}
 	}
 	q->nr_ready = 0;
@@ -635,18 +673,18 @@ static void done_batch(struct bublk_queue *q)
 	__u16 tags[UBLK_MAX_QUEUE_DEPTH];
 
 	while (q->nr_done) {
-		struct bublk_target *tgt = q->ios[q->done_tags[0]].tgt;
+		struct bublk_target *tgt = q->ios[q->done[0]].tgt;
 		struct bublk_batch batch;
 		int nr = 0, later = 0, ret;
 
 		for (int i = 0; i < q->nr_done; i++) {
-			int tag = q->done_tags[i];
+			int tag = q->done[i];
 			struct bublk_io *io = &q->ios[tag];
 			struct bublk_req *rq = &q->reqs[tag];
 
 			/* after a reload: one target per run, the others next time round */
 			if (io->tgt != tgt) {
-				q->done_tags[later++] = tag;
+				q->done[later++] = tag;
 				continue;
 			}
 			if (++io->round > BUBLK_MAX_ROUNDS) {
@@ -668,8 +706,6 @@ static void done_batch(struct bublk_queue *q)
 			       io->nr_segs * sizeof(struct bublk_seg));
 			tags[nr++] = tag;
 		}
-		/* the target reads its tag list from the arena, after the deferred ones */
-		memcpy(q->done_tags + later, tags, nr * sizeof(tags[0]));
 		q->nr_done = later;
 		if (!nr)
 			continue;
@@ -677,7 +713,9 @@ static void done_batch(struct bublk_queue *q)
 		for (int first = 0; first < nr; first += BUBLK_MAX_BATCH) {
 			int n = nr - first < BUBLK_MAX_BATCH ? nr - first : BUBLK_MAX_BATCH;
 
-			batch = queue_batch(q, q->done_tags + later + first, n);
+			/* the program's copy of the tags; we act on tags[] */
+			memcpy(q->done_tags, tags + first, n * sizeof(tags[0]));
+			batch = queue_batch(q, q->done_tags, n);
 			q->stats->done_batches++;
 			ret = bublk_target_done(tgt, &batch);
 			if (ret && !q->stats->bpf_errors++)
@@ -721,8 +759,8 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 	switch (ud_kind(ud)) {
 	case UD_UBLK:
 		if (cqe->res == UBLK_IO_RES_OK) {
-			if (tag < q->depth)
-				q->tags[q->nr_ready++] = tag;
+			if (tag < q->depth && q->nr_ready < q->depth)
+				q->ready[q->nr_ready++] = tag;
 		} else if (cqe->res < 0 && bublk_queue_cmd_gone(q, tag, cqe->res)) {
 			/* bublk quiesce: counted; the queue leaves when all are back */
 		} else if (cqe->res != UBLK_IO_RES_ABORT) {
@@ -783,6 +821,7 @@ static int queue_setup(struct bublk_queue *q)
 			  strerror(-ret));
 		return ret;
 	}
+	q->ring_ready = true;
 	files[0] = dev->cdev_fd;
 	for (int i = 0; i < dev->nr_backends; i++)
 		files[1 + i] = dev->backends[i].fd;
@@ -852,25 +891,54 @@ static void *queue_thread(void *arg)
 	return NULL;
 }
 
-int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
+/* free what bublk_queue_start allocated; the thread is gone (or never was) */
+static void queue_release(struct bublk_queue *q)
 {
-	size_t depth = dev->info.queue_depth;
-	int ret;
+	/* exiting the ring cancels the FETCH commands the kernel still holds */
+	if (q->ring_ready)
+		io_uring_queue_exit(&q->ring);
+	q->ring_ready = false;
+	if (q->iods)
+		munmap(q->iods, q->iods_bytes);
+	q->iods = NULL;
+	if (q->ios) {
+		for (int t = 0; t < q->depth; t++) {
+			free(q->ios[t].buf);
+			free(q->ios[t].sg);
+			free(q->ios[t].seg_iov);
+		}
+	}
+	free(q->ios);
+	free(q->io_segs);
+	free(q->ready);
+	free(q->done);
+	q->ios = NULL;
+	q->io_segs = NULL;
+	q->ready = NULL;
+	q->done = NULL;
+	if (q->stop_fd >= 0)
+		close(q->stop_fd);
+	q->stop_fd = -1;
+}
 
-	q->dev = dev;
-	q->q_id = q_id;
-	q->depth = depth;
+static int queue_alloc(struct bublk_dev *dev, struct bublk_queue *q)
+{
+	size_t depth = q->depth;
+
 	q->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (q->stop_fd < 0)
 		return -errno;
-	q->user_copy = !!(dev->info.flags & UBLK_F_USER_COPY);
 	q->ios = calloc(depth, sizeof(*q->ios));
 	q->io_segs = calloc(depth * dev->max_segs, sizeof(*q->io_segs));
-	if (!q->ios || !q->io_segs)
+	q->ready = calloc(depth, sizeof(*q->ready));
+	q->done = calloc(depth, sizeof(*q->done));
+	if (!q->ios || !q->io_segs || !q->ready || !q->done)
 		return -ENOMEM;
 	for (size_t t = 0; t < depth; t++) {
-		if (posix_memalign(&q->ios[t].buf, BUBLK_PAGE_SIZE, dev->info.max_io_buf_bytes))
+		if (posix_memalign(&q->ios[t].buf, BUBLK_PAGE_SIZE, dev->info.max_io_buf_bytes)) {
+			q->ios[t].buf = NULL;
 			return -ENOMEM;
+		}
 		if (!dev->shmem_zc)
 			continue;
 		/* scattered shared memory: the pieces and each segment's iovecs */
@@ -880,37 +948,54 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 		if (!q->ios[t].sg || !q->ios[t].seg_iov)
 			return -ENOMEM;
 	}
+	return 0;
+}
+
+int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
+{
+	int ret;
+
+	q->dev = dev;
+	q->q_id = q_id;
+	q->depth = dev->info.queue_depth;
+	q->user_copy = !!(dev->info.flags & UBLK_F_USER_COPY);
+	q->thread_started = false;
+	q->ring_ready = false;
+	q->stop_fd = -1;
+	q->nr_ready = 0;
+	q->nr_done = 0;
+	ret = queue_alloc(dev, q);
+	if (ret)
+		goto fail;
 	sem_init(&q->started, 0, 0);
 	ret = pthread_create(&q->thread, NULL, queue_thread, q);
-	if (ret)
-		return -ret;
+	if (ret) {
+		ret = -ret;
+		goto fail;
+	}
 	sem_wait(&q->started);
-	return q->start_err;
+	ret = q->start_err;
+	if (ret) {
+		/* the thread has returned already: collect it */
+		pthread_join(q->thread, NULL);
+		goto fail;
+	}
+	q->thread_started = true;
+	return 0;
+fail:
+	queue_release(q);
+	return ret;
 }
 
 void bublk_queue_stop(struct bublk_queue *q)
 {
 	__u64 one = 1;
 
-	if (!q->ios)
-		return;
-	if (q->stop_fd >= 0 && write(q->stop_fd, &one, sizeof(one)) < 0)
+	if (!q->thread_started)
+		return;		/* never started, or its start undid itself */
+	if (write(q->stop_fd, &one, sizeof(one)) < 0)
 		bublk_log("queue %d: stop signal: %s", q->q_id, strerror(errno));
 	pthread_join(q->thread, NULL);
-	/* exiting the ring cancels the FETCH commands the kernel still holds */
-	if (q->ring.ring_fd > 0)
-		io_uring_queue_exit(&q->ring);
-	if (q->iods)
-		munmap(q->iods, q->iods_bytes);
-	for (int t = 0; t < q->depth; t++) {
-		free(q->ios[t].buf);
-		free(q->ios[t].sg);
-		free(q->ios[t].seg_iov);
-	}
-	free(q->ios);
-	free(q->io_segs);
-	q->ios = NULL;
-	q->io_segs = NULL;
-	close(q->stop_fd);
-	q->stop_fd = -1;
+	q->thread_started = false;
+	queue_release(q);
 }
