@@ -18,6 +18,22 @@
  * The runtime must fail exactly those requests with EIO, count them by
  * reason, touch nothing outside the request's buffer or the backend, and
  * keep serving everything else.
+ *
+ * Modes 9-12 answer every request correctly, then rewrite the batch's tag
+ * list in the arena after a request at or past 1 MiB (security review 1):
+ *
+ *   9  tag_60000      its entry in the tag list becomes 60000
+ *  10  tag_depth      its entry becomes depth (one past the last tag)
+ *  11  tag_dup0       its entry and every later one of the batch become 0
+ *                     (the later ones are then mapped as tag 0: their own
+ *                     slots stay unanswered)
+ *  12  done_60000     it asks for bublk_done; at dispatch it writes 60000
+ *                     over the first entries of the queue's bublk_done list,
+ *                     and bublk_done writes 60000 over its own list
+ *
+ * The runtime acts only on its own copy of the tags: the requests complete
+ * normally (or, in mode 11, those mapped as tag 0 fail with EIO), and the
+ * daemon keeps serving.
  */
 #include "bublk.bpf.h"
 
@@ -68,12 +84,105 @@ static __always_inline int hostile_map(const struct bublk_req *rq, struct bublk_
 		if (op == BUBLK_SEG_READ)
 			bublk_notify(e);	/* bublk_done below never lets go */
 		break;
+	case 12:
+		bublk_notify(e);
+		break;
 	}
 	bublk_emit(e, op, 0, rq->offset, 0, rq->len);
 	return BUBLK_ACT_EXEC;
 }
 
-BUBLK_TARGET("hostile", hostile_map);
+/*
+ * BUBLK_TARGET, spelled out: the dispatcher rewrites the tag list behind
+ * the requests it answered (modes 9-12).
+ */
+const volatile __u32 bublk_abi_version = BUBLK_ABI_VERSION;
+const volatile char bublk_target_name[32] = "hostile";
+char _license[] SEC("license") = "GPL";
+
+#define TAG_WILD	60000
+
+struct hostile_loop {
+	struct __bublk_loop	l;
+	__u32			nr;
+	__u32			dup;	/* mode 11: a hostile request came earlier in the batch */
+};
+
+static __always_inline __u64 hostile_mode(void)
+{
+	struct hostile_config *cfg = bublk_config_get();
+
+	return cfg ? cfg->mode : 0;
+}
+
+/* a data request at or past 1 MiB (the slot holds what the runtime wrote) */
+static __always_inline bool hostile_req(const struct __bublk_loop *l, __u32 tag)
+{
+	volatile struct bublk_req __arena *ar =
+		(volatile struct bublk_req __arena *)(l->reqs + tag * sizeof(struct bublk_req));
+
+	return ar->offset >= HOSTILE_FROM && (ar->op == BUBLK_OP_READ || ar->op == BUBLK_OP_WRITE);
+}
+
+static long hostile_dispatch_one(__u64 i, void *data)
+{
+	struct hostile_loop *h = data;
+	struct __bublk_loop *l = &h->l;
+	volatile __u16 __arena *slot = (volatile __u16 __arena *)(l->tags + i * sizeof(__u16));
+	volatile __u16 __arena *done;
+	__u64 mode = hostile_mode();
+	__u32 mine = *slot;
+
+	if (mode == 11 && h->dup)
+		*slot = 0;	/* mapped below as tag 0, its own slot left unanswered */
+	__BUBLK_RUN_ONE(hostile_map, i, l);
+	if (h->dup || mine >= l->depth || !hostile_req(l, mine))
+		return 0;
+	switch (mode) {
+	case 9:
+		*slot = TAG_WILD;
+		break;
+	case 10:
+		*slot = l->depth;
+		break;
+	case 11:
+		*slot = 0;
+		h->dup = 1;
+		break;
+	case 12:
+		/* the runtime's layout: the done list follows the page-aligned tag list */
+		done = (volatile __u16 __arena *)(l->tags + ((l->depth * sizeof(__u16) +
+				BUBLK_PAGE_SIZE - 1) & ~(__u64)(BUBLK_PAGE_SIZE - 1)));
+		done[0] = TAG_WILD;
+		done[1] = TAG_WILD;
+		done[2] = TAG_WILD;
+		done[3] = TAG_WILD;
+		break;
+	}
+	return 0;
+}
+
+SEC("syscall")
+int bublk_dispatch(struct bublk_batch *ctx)
+{
+	struct hostile_loop h = {};
+	__u32 nr = ctx->nr;
+
+	bublk_use_arena();
+	if (nr > BUBLK_MAX_BATCH)
+		nr = BUBLK_MAX_BATCH;
+	h.l.reqs = ctx->reqs;
+	h.l.segs = ctx->segs;
+	h.l.tags = ctx->tags;
+	h.l.scratch = ctx->scratch;
+	h.l.scratch_size = ctx->scratch_size;
+	h.l.max_segs = ctx->max_segs;
+	h.l.depth = ctx->depth;
+	h.nr = nr;
+	bpf_loop(nr, hostile_dispatch_one, &h, 0);
+	ctx->answered = h.l.answered;
+	return 0;
+}
 
 /* mode 8: ask for one more round, forever; the runtime stops it */
 static __always_inline int hostile_done(const struct bublk_req *rq, struct bublk_emit *e)
@@ -87,4 +196,15 @@ static __always_inline int hostile_done(const struct bublk_req *rq, struct bublk
 	return BUBLK_ACT_EXEC;
 }
 
-BUBLK_DONE(hostile_done);
+/* mode 12: bublk_done rewrites its own tag list (the queue's done list) too */
+static long hostile_done_one(__u64 i, void *data)
+{
+	struct __bublk_loop *l = data;
+	volatile __u16 __arena *slot = (volatile __u16 __arena *)(l->tags + i * sizeof(__u16));
+
+	__BUBLK_RUN_ONE(hostile_done, i, l);
+	if (hostile_mode() == 12)
+		*slot = TAG_WILD;
+	return 0;
+}
+__BUBLK_BATCH_PROG(bublk_done, hostile_done_one)
