@@ -440,7 +440,8 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			}
 			break;
 		case 'm':
-			if (parse_size(optarg, &v) || v < 4096 || v > (32U << 20) || v % 4096) {
+			if (parse_size(optarg, &v) || v < BUBLK_MIN_IO_BYTES || v > BUBLK_MAX_IO_BYTES ||
+			    v % BUBLK_MIN_IO_BYTES) {
 				cli_err("add", "bad --max-io \"%s\": a multiple of 4K from 4K to 32M, in decimal (e.g. 512K)", optarg);
 				return 2;
 			}
@@ -481,8 +482,8 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 'S':
 		case 'K':
-			if (o->nr_config >= 16) {
-				cli_err("add", "at most 16 target options");
+			if (o->nr_config >= BUBLK_MAX_CONFIG) {
+				cli_err("add", "at most %d target options", BUBLK_MAX_CONFIG);
 				return 2;
 			}
 			if (opt == 'K') {
@@ -511,8 +512,8 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			o->shmem_zc = true;
 			break;
 		case 'H':
-			if (o->nr_htlb == 4) {
-				cli_err("add", "at most 4 --htlb files");
+			if (o->nr_htlb >= BUBLK_MAX_HTLB) {
+				cli_err("add", "at most %d --htlb files", BUBLK_MAX_HTLB);
 				return 2;
 			}
 			o->htlb[o->nr_htlb++] = optarg;

@@ -109,8 +109,8 @@ static int check_opts(const struct bublk_dev_opts *o, char *err, size_t errlen)
 			 UBLK_MAX_QUEUE_DEPTH, o->depth);
 		return -EINVAL;
 	}
-	if (o->max_io_bytes < BUBLK_PAGE_SIZE || o->max_io_bytes > (1U << UBLK_IO_BUF_BITS) ||
-	    o->max_io_bytes % BUBLK_PAGE_SIZE) {
+	if (o->max_io_bytes < BUBLK_MIN_IO_BYTES || o->max_io_bytes > BUBLK_MAX_IO_BYTES ||
+	    o->max_io_bytes % BUBLK_MIN_IO_BYTES) {
 		snprintf(err, errlen, "max I/O size must be a multiple of 4K between 4K and 32M");
 		return -EINVAL;
 	}

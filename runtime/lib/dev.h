@@ -24,6 +24,11 @@
 #define BUBLK_DEF_QUEUES	1
 #define BUBLK_DEF_IO_BYTES	(512U << 10)
 #define BUBLK_MAX_RELOADS	64	/* per daemon; then restart it (bublk recover) */
+/* what "bublk add" accepts and the device code relies on (fuzz_parse checks both) */
+#define BUBLK_MIN_IO_BYTES	BUBLK_PAGE_SIZE		/* --max-io, also its granularity */
+#define BUBLK_MAX_IO_BYTES	(1U << UBLK_IO_BUF_BITS)	/* the driver's buffer limit */
+#define BUBLK_MAX_CONFIG	16	/* --set KEY=VALUE options per device */
+#define BUBLK_MAX_HTLB		4	/* --htlb files per device */
 
 enum bublk_data_mode {
 	BUBLK_MODE_AUTO = 0,	/* user copy when the kernel grants it, else copy */
@@ -54,12 +59,12 @@ struct bublk_dev_opts {
 	bool		recovery_fail_io;	/* with recovery: +FAIL_IO instead of +REISSUE */
 	bool		no_part_scan;		/* UBLK_F_NO_AUTO_PART_SCAN */
 	bool		shmem_zc;		/* UBLK_F_SHMEM_ZC + the client socket */
-	const char	*htlb[4];		/* shared files to register (--htlb) */
+	const char	*htlb[BUBLK_MAX_HTLB];	/* shared files to register (--htlb) */
 	int		nr_htlb;
 	bool		rdonly_shmem;		/* register them read-only */
 	enum bublk_data_mode data_mode;
 	enum bublk_dispatch_mode dispatch;
-	const char	*config[16];		/* "key=value" for the target's bublk_config */
+	const char	*config[BUBLK_MAX_CONFIG]; /* "key=value" for the target's bublk_config */
 	int		nr_config;
 };
 

@@ -4,9 +4,11 @@
  * and the whole "bublk add" command line (runtime/cli/cmd_add.c) up to the
  * point where it would create a device. The input is NUL- or
  * newline-separated arguments. Parsed options must satisfy the limits the
- * device code relies on.
+ * device code relies on, spelled with the constants it uses (dev.h,
+ * bublk/abi.h, bublk/ublk_uapi.h), and hold what the user typed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,15 +49,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	argv[argc] = NULL;
 	ret = add_parse(argc, argv, &o, &fg, &json);
 	if (ret < 0) {
-		/* accepted: what the device code will trust */
-		if (!o.target || o.nr_files > BUBLK_MAX_BACKENDS || o.nr_config > 16 ||
+		/*
+		 * accepted: what the device code will trust (dev.c's check_opts
+		 * and the arrays in struct bublk_dev_opts), by the same constants
+		 */
+		if (!o.target || o.nr_files < 0 || o.nr_files > BUBLK_MAX_BACKENDS ||
+		    o.nr_config < 0 || o.nr_config > BUBLK_MAX_CONFIG ||
+		    o.nr_htlb < 0 || o.nr_htlb > BUBLK_MAX_HTLB ||
 		    o.nr_queues < 1 || o.nr_queues > BUBLK_MAX_QUEUES ||
-		    o.depth < 1 || o.depth > BUBLK_MAX_BATCH ||
-		    o.max_io_bytes < 4096 || o.max_io_bytes > (32U << 20) || o.max_io_bytes % 4096)
+		    o.depth < 1 || o.depth > UBLK_MAX_QUEUE_DEPTH ||
+		    o.max_io_bytes < BUBLK_MIN_IO_BYTES || o.max_io_bytes > BUBLK_MAX_IO_BYTES ||
+		    o.max_io_bytes % BUBLK_MIN_IO_BYTES ||
+		    (o.block_size && o.block_size != 512 && o.block_size != 4096))
 			__builtin_trap();
 		for (int i = 0; i < o.nr_files; i++)
 			if (!o.files[i] || !*o.files[i])
 				__builtin_trap();
+		/*
+		 * a target option is what the user typed: --set's argument in
+		 * place, or "chunk=" and --chunk's argument whole (the end of an
+		 * argument: "--chunk=V" counts)
+		 */
+		for (int i = 0; i < o.nr_config; i++) {
+			const char *c = o.config[i];
+			bool typed;
+
+			if (!c)
+				__builtin_trap();
+			typed = c >= buf && c <= buf + size;
+			for (int a = 1; a < argc && !typed && !strncmp(c, "chunk=", 6); a++) {
+				size_t l = strlen(c + 6), al = strlen(argv[a]);
+
+				typed = al >= l && !strcmp(argv[a] + al - l, c + 6);
+			}
+			if (!typed)
+				__builtin_trap();
+		}
 	}
 	free(buf);
 	return 0;

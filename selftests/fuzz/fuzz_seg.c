@@ -3,8 +3,11 @@
  * Fuzz the runtime's checks of a target's answer (runtime/lib/seg.c): the
  * input is a request, a backend table and the descriptors a hostile target
  * could write. Whatever they hold, an accepted answer must keep every data
- * segment inside the request's data and its backend's size: that is the
- * promise the executor relies on before it touches memory or files.
+ * segment inside the request's data and its backend's size, moving data
+ * the request's way, at most BUBLK_MAX_SEGS descriptors, one bounded DELAY,
+ * no write to a read-only backend and no two READs racing for the same
+ * bytes: the promises the executor relies on before it touches memory or
+ * files.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (h.rq.action != BUBLK_ACT_EXEC)
 		return 0;
+	/* no more descriptors than the request has room for, nor than the ABI's */
+	if (h.rq.nr_segs > h.max_segs || h.rq.nr_segs > BUBLK_MAX_SEGS)
+		__builtin_trap();
 	/* exactly as many descriptors as the answer claims, in their own allocation */
 	n = h.rq.nr_segs;
 	if (size < n * sizeof(*segs))
@@ -50,6 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	segs = malloc(n * sizeof(*segs) + 1);
 	memcpy(segs, data, n * sizeof(*segs));
 	if (!bublk_segs_check(&h.rq, segs, n, backends, nb)) {
+		unsigned int delays = 0;
+
 		for (unsigned int i = 0; i < n; i++) {
 			const struct bublk_seg *s = &segs[i];
 			bool arena = s->flags & BUBLK_SEG_F_ARENA;
@@ -57,9 +65,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (i && s->stage < segs[i - 1].stage)
 				__builtin_trap();
+			if (s->flags & ~BUBLK_SEG_F_ARENA || s->op < BUBLK_SEG_READ ||
+			    s->op >= BUBLK_SEG_OP_MAX)
+				__builtin_trap();
 			if (s->op == BUBLK_SEG_DELAY) {
-				/* no backend, no data: only a bounded wait */
-				if (s->len > BUBLK_MAX_DELAY_US)
+				/* no backend, no data: only a bounded wait, one per request */
+				if (s->len > BUBLK_MAX_DELAY_US || delays++)
 					__builtin_trap();
 				continue;
 			}
@@ -77,11 +88,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!s->len || s->backend_off + s->len < s->backend_off ||
 			    s->backend_off + s->len > backends[s->backend].size)
 				__builtin_trap();
+			/* a read-only backend is only read */
+			if (backends[s->backend].readonly && s->op != BUBLK_SEG_READ)
+				__builtin_trap();
 			if (s->op == BUBLK_SEG_READ || s->op == BUBLK_SEG_WRITE) {
 				if (s->data_off + s->len < s->data_off || s->data_off + s->len > room)
 					__builtin_trap();
 				/* request data moves the request's way; the scratch either way */
 				if (!arena && (s->op == BUBLK_SEG_READ) != (h.rq.op == BUBLK_OP_READ))
+					__builtin_trap();
+			}
+			/* no two READs of one stage fill the same request bytes */
+			for (unsigned int j = 0; j < i && s->op == BUBLK_SEG_READ && !arena; j++) {
+				const struct bublk_seg *t = &segs[j];
+
+				if (t->op == BUBLK_SEG_READ && !(t->flags & BUBLK_SEG_F_ARENA) &&
+				    t->stage == s->stage && s->data_off < t->data_off + t->len &&
+				    t->data_off < s->data_off + s->len)
 					__builtin_trap();
 			}
 		}

@@ -3,8 +3,9 @@
  * Fuzz what a client can send on a device's shared-memory socket
  * (runtime/lib/shmem.c, bublk_shmem_recv): any payload with zero to three
  * descriptors of any kind (memfds of any size, a regular file, a pipe).
- * An accepted message must be exactly one memfd of a non-zero,
- * page-aligned size of at most 4 GiB, mapped; every descriptor received
+ * An accepted message must be exactly one memfd, sealed against shrinking
+ * (F_SEAL_SHRINK), of a non-zero, page-aligned size of at most
+ * BUBLK_SHMEM_MAX_BYTES, mapped; every descriptor received
  * must be closed whatever the verdict (no fd leak across inputs).
  */
 #ifndef _GNU_SOURCE
@@ -30,7 +31,11 @@ static int open_fds(void)
 	return n;
 }
 
-/* a descriptor of kind k (0..3) and, for memfds, size from the input */
+/*
+ * a descriptor of kind k (0..3) and, for memfds, size from the input:
+ * 0 a memfd sealed against shrinking (as bublk_shmem_memfd makes them),
+ * 1 a memfd a client could still truncate under the daemon's mapping
+ */
 static int make_fd(uint8_t kind, uint64_t size)
 {
 	int fd, p[2];
@@ -38,10 +43,14 @@ static int make_fd(uint8_t kind, uint64_t size)
 	switch (kind & 3) {
 	case 0:
 	case 1:
-		fd = memfd_create("fuzz", MFD_CLOEXEC);
+		fd = memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd < 0)
+			return fd;
 		/* sizes up to 8 GiB + change: sparse, nothing is touched */
-		if (fd >= 0 && ftruncate(fd, size % ((8ULL << 30) + 8193)))
+		if (ftruncate(fd, size % ((8ULL << 30) + 8193)))
 			;
+		if (!(kind & 1) && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK))
+			abort();
 		return fd;
 	case 2:
 		return open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
@@ -98,8 +107,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	ret = bublk_shmem_recv(sv[0], &mem, &len, &why);
 	if (!ret) {
-		/* accepted: one memfd, sane size, really mapped */
-		if (nfds != 1 || (data[1] & 3) > 1 || !len || len % 4096 || len > (4ULL << 30) || !mem)
+		/* accepted: one memfd sealed against shrinking, sane size, really mapped */
+		if (nfds != 1 || (data[1] & 3) != 0 || !len || len % sysconf(_SC_PAGESIZE) ||
+		    len > BUBLK_SHMEM_MAX_BYTES || !mem)
 			__builtin_trap();
 		munmap(mem, len);
 	} else if (!why || !*why) {

@@ -45,11 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bublk_state_opts(&st, &o);
 	if (o.nr_queues < 1 || o.nr_queues > BUBLK_MAX_QUEUES ||
 	    o.depth < 1 || o.depth > UBLK_MAX_QUEUE_DEPTH ||
-	    o.max_io_bytes < BUBLK_PAGE_SIZE || o.max_io_bytes > (1U << UBLK_IO_BUF_BITS) ||
-	    o.max_io_bytes % BUBLK_PAGE_SIZE ||
+	    o.max_io_bytes < BUBLK_MIN_IO_BYTES || o.max_io_bytes > BUBLK_MAX_IO_BYTES ||
+	    o.max_io_bytes % BUBLK_MIN_IO_BYTES ||
 	    (o.block_size != 512 && o.block_size != 4096) || !o.size || o.size % o.block_size ||
 	    o.nr_files < 0 || o.nr_files + (o.base != NULL) > BUBLK_MAX_BACKENDS ||
-	    o.nr_config > (int)(sizeof(o.config) / sizeof(o.config[0])) ||
+	    o.nr_config < 0 || o.nr_config > BUBLK_MAX_CONFIG ||
 	    !o.target || !o.target[0])
 		__builtin_trap();
 	for (int i = 0; i < o.nr_files; i++)
