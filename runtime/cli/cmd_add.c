@@ -489,7 +489,13 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			if (opt == 'K') {
 				static char chunk_opt[64];
 
-				snprintf(chunk_opt, sizeof(chunk_opt), "chunk=%s", optarg);
+				/* cut short, "0x0...1000K" would become another size */
+				if (snprintf(chunk_opt, sizeof(chunk_opt), "chunk=%s", optarg) >=
+				    (int)sizeof(chunk_opt)) {
+					cli_err("add", "bad --chunk \"%s\": too long; give a size such as 64K or 1M",
+						optarg);
+					return 2;
+				}
 				o->config[o->nr_config++] = chunk_opt;
 			} else {
 				o->config[o->nr_config++] = optarg;
