@@ -18,25 +18,25 @@ import sys
 FEATURES = [
     ("ZERO_COPY", "not yet: the next data mode (issue: zero copy and batched commands)"),
     ("COMP_IN_TASK", "nothing to do (the driver completes in task context)"),
-    ("NEED_GET_DATA", "not used: user copy and copy mode do without it"),
+    ("NEED_GET_DATA", "user copy and copy mode do without it"),
     ("USER_RECOVERY", "`--recovery`: `bublk recover` takes a device over after a crash"),
     ("RECOVERY_REISSUE", "with `--recovery`: in-flight requests are reissued to the new daemon"),
-    ("UNPRIVILEGED", "not used: bublk runs as root"),
+    ("UNPRIVILEGED", "bublk runs as root"),
     ("CMD_IOCTL_ENCODE", "default opcodes (`--legacy` forces the old ones)"),
     ("USER_COPY", "default data mode: io_uring reads/writes on /dev/ublkcN"),
-    ("ZONED", "not used"),
+    ("ZONED", "no zoned targets"),
     ("RECOVERY_FAIL_IO", "`--recovery=fail-io` where the kernel has it"),
     ("UPDATE_SIZE", "`bublk resize` where the kernel has it"),
     ("AUTO_BUF_REG", "not yet: the next data mode"),
     ("QUIESCE", "`bublk quiesce` where the kernel has it"),
     ("PER_IO_DAEMON", "nothing to do (one queue thread serves all its tags)"),
-    ("BUF_REG_OFF_DAEMON", "not used"),
+    ("BUF_REG_OFF_DAEMON", "comes with zero copy"),
     ("BATCH_IO", "not yet: batched commands"),
-    ("INTEGRITY", "not used"),
+    ("INTEGRITY", "no integrity metadata"),
     ("SAFE_STOP_DEV", "`bublk del` refuses an open device (TRY_STOP_DEV); `--force` stops it"),
     ("NO_AUTO_PART_SCAN", "`bublk add --no-part-scan`"),
     ("SHMEM_ZC", "`--shmem-zc`: zero copy from a client's shared memory"),
-    ("IO_DESC_SIZE", "descriptor stride taken from the kernel's answer"),
+    ("IO_DESC_SIZE", "not yet: bublk reads the 24-byte descriptors every kernel answers without it"),
 ]
 
 
@@ -61,15 +61,15 @@ def main():
     print("recorded by the device suite (`t_features`) on each VM kernel; `make test`")
     print("boots both. Regenerate after a run:")
     print("`python3 selftests/kernel-matrix.py > docs/kernels.md`.\n")
-    print("| bit | UBLK_F_ | " + " | ".join(kernels) + " | bublk |")
-    print("|---|---|" + "---|" * len(kernels) + "---|")
+    print("| bit | UBLK_F_ | " + " | ".join(kernels) + " | used | what bublk does |")
+    print("|---|---|" + "---|" * len(kernels) + "---|---|")
     for bit, (name, what) in enumerate(FEATURES):
         cells = []
         for k in kernels:
             cells.append("yes" if runs[k]["features"] & (1 << bit) else "-")
-        if bit in used:
-            what = ("uses it: " if used[bit] else "does not use it: ") + what
-        print(f"| {bit} | {name} | " + " | ".join(cells) + f" | {what} |")
+        uses = ("yes" if used[bit] else "no") if bit in used else "?"
+        print(f"| {bit} | {name} | " + " | ".join(cells) + f" | {uses} | {what} |")
+    print("\n\"used\" is `bublk features --json`'s own answer for each feature.")
     print("\nA device test that needs a feature asks `bublk features` and is reported")
     print("`skip NAME [kernel]: <kernel> lacks UBLK_F_<feature>` where it is missing.")
 
