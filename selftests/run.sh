@@ -8,6 +8,8 @@
 #   selftests/run.sh            everything
 #   BUBLK_VM_KSETS="6.12 newest" the VM kernels for the device tests (the
 #                               default; selftests/vm/build-kernel.sh)
+#   BUBLK_VM_PARALLEL=0 ...     the kernels' suites one after the other
+#                               (default: side by side, reported in order)
 #   BUBLK_TEST_VM=0 ...         host tests only
 #   selftests/run.sh t_null     only the named device tests (host tests still run)
 #   selftests/run.sh kmod       only the test ublk module's tests (VM)
@@ -104,20 +106,38 @@ elif [ -e /dev/ublk-control ]; then
 	section "device tests on this machine ($(uname -r))"
 	bash selftests/device/run-all.sh "${device_tests[@]}" 2>&1 | tally
 else
-	for kset in ${BUBLK_VM_KSETS:-6.12 newest}; do
-		section "device tests in the VM, kernel set $kset (this machine has no ublk driver)"
-		vmout=$(mktemp)
+	# The kernels' suites run side by side (each VM waits on I/O and
+	# polls a good part of the time, so two share the CPUs well), and are
+	# reported one after the other. BUBLK_VM_PARALLEL=0: one at a time.
+	ksets=(${BUBLK_VM_KSETS:-6.12 newest})
+	declare -A vmout=() vmpid=() vmrc=()
+	for kset in "${ksets[@]}"; do
+		# resolve/download/unpack serially (and visibly) before the boots
+		BUBLK_VM_KSET=$kset bash selftests/vm/build-kernel.sh >/dev/null || true
+		vmout[$kset]=$(mktemp)
 		BUBLK_VM_KSET=$kset bash selftests/vm/run.sh selftests/device/run-all.sh \
-			"${device_tests[@]}" >"$vmout" 2>&1
-		rc=$?
-		grep -aE '^(ok|not ok|skip|    |vm:)' "$vmout" | tally
-		if [ $rc -ne 0 ] && ! grep -aq '^not ok' "$vmout"; then
-			# the VM itself failed: never a silent pass
-			tail -30 "$vmout"
-			echo "not ok vm-$kset (status $rc; see build/vm/console-run-all-$kset.log)" | tally
+			"${device_tests[@]}" >"${vmout[$kset]}" 2>&1 &
+		vmpid[$kset]=$!
+		if [ "${BUBLK_VM_PARALLEL:-1}" = 0 ]; then
+			wait "${vmpid[$kset]}"
+			vmrc[$kset]=$?
 		fi
-		rm -f "$vmout"
 	done
+	for kset in "${ksets[@]}"; do
+		if [ -z "${vmrc[$kset]:-}" ]; then
+			wait "${vmpid[$kset]}"
+			vmrc[$kset]=$?
+		fi
+		section "device tests in the VM, kernel set $kset (this machine has no ublk driver)"
+		grep -aE '^(ok|not ok|skip|    |vm:)' "${vmout[$kset]}" | tally
+		if [ "${vmrc[$kset]}" -ne 0 ] && ! grep -aq '^not ok' "${vmout[$kset]}"; then
+			# the VM itself failed: never a silent pass
+			tail -30 "${vmout[$kset]}"
+			echo "not ok vm-$kset (status ${vmrc[$kset]}; see build/vm/console-run-all-$kset.log)" | tally
+		fi
+		rm -f "${vmout[$kset]}"
+	done
+	unset vmout vmpid vmrc
 fi
 done
 

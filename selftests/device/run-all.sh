@@ -4,7 +4,8 @@
 # "skip NAME [KERNEL]: why" (a test exits 77 when the kernel lacks a
 # feature it needs; lib.sh: need_feature).
 cd "$(dirname "$0")/../.." || exit 1
-logdir=build/test-logs
+# one directory per kernel: the suites of two kernels may run at once
+logdir=build/test-logs/$(uname -r)
 mkdir -p "$logdir"
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(selftests/device/t_*.sh)

@@ -103,7 +103,7 @@ for mode in 9 10 11 12; do
 	other=$(add_dev -t loop -f "$other_img")
 	# the other device: fio writing and verifying all through the attack
 	fio --name=other --filename=/dev/ublkb$other --rw=randwrite --bs=4k --iodepth=8 \
-		--direct=1 --ioengine=io_uring --size=16M --io_size=4M --verify=crc32c \
+		--direct=1 --ioengine=io_uring --size=16M --io_size=1M --verify=crc32c \
 		--verify_state_save=0 --do_verify=1 --verify_fatal=1 --randrepeat=0 \
 		--output="$TMP/other.out" &
 	other_fio=$!
