@@ -54,4 +54,7 @@ bool pid_alive(int pid);
  */
 bool daemon_alive(unsigned int id, int pid);
 
+/* one request to a device's daemon over its control socket; errors printed */
+int cli_control_request(const char *cmd, int id, const char *req, char *answer, size_t len);
+
 #endif

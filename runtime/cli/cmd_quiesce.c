@@ -95,20 +95,8 @@ int cmd_quiesce(int argc, char **argv)
 	}
 	pid = info.ublksrv_pid;
 	snprintf(req, sizeof(req), "quiesce %d\n", timeout);
-	ret = bublk_control_request(id, req, answer, sizeof(answer));
-	if (ret == -ENOENT || ret == -ECONNREFUSED) {
-		cli_err("quiesce", "dev %d: no daemon answers on /run/bublk/%d.sock (is the device served by bublk? see bublk list)",
-			id, id);
+	if (cli_control_request("quiesce", id, req, answer, sizeof(answer)))
 		return 1;
-	}
-	if (ret && !answer[0]) {
-		cli_err("quiesce", "dev %d: control socket: %s", id, strerror(-ret));
-		return 1;
-	}
-	if (ret) {
-		fprintf(stderr, "bublk quiesce: dev %d: %s", id, answer);
-		return 1;
-	}
 	/* done when the daemon is gone and the kernel has the device QUIESCED */
 	for (i = 0; i < 3000; i++) {
 		if (!pid_alive(pid) && !dev_info(id, &info) &&

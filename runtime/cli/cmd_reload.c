@@ -57,20 +57,8 @@ int cmd_reload(int argc, char **argv)
 		return 1;
 	}
 	snprintf(req, sizeof(req), "reload %s\n", abs);
-	ret = bublk_control_request(id, req, answer, sizeof(answer));
-	if (ret == -ENOENT || ret == -ECONNREFUSED) {
-		cli_err("reload", "dev %d: no daemon answers on /run/bublk/%d.sock (is the device served by bublk? see bublk list)",
-			id, id);
+	if (cli_control_request("reload", id, req, answer, sizeof(answer)))
 		return 1;
-	}
-	if (ret && !answer[0]) {
-		cli_err("reload", "dev %d: control socket: %s", id, strerror(-ret));
-		return 1;
-	}
-	if (ret) {
-		fprintf(stderr, "bublk reload: dev %d: %s", id, answer);
-		return 1;
-	}
 	fputs(answer, stdout);
 	return 0;
 }

@@ -72,7 +72,7 @@ int cmd_resize(int argc, char **argv)
 	};
 	char req[64], answer[2048];
 	unsigned long long cur;
-	int id = -1, opt, ret;
+	int id = -1, opt;
 	bool force = false;
 	uint64_t size;
 
@@ -115,20 +115,8 @@ int cmd_resize(int argc, char **argv)
 		return 1;
 	}
 	snprintf(req, sizeof(req), "resize %llu\n", (unsigned long long)size);
-	ret = bublk_control_request(id, req, answer, sizeof(answer));
-	if (ret == -ENOENT || ret == -ECONNREFUSED) {
-		cli_err("resize", "dev %d: no daemon answers on /run/bublk/%d.sock (is the device served by bublk? see bublk list)",
-			id, id);
+	if (cli_control_request("resize", id, req, answer, sizeof(answer)))
 		return 1;
-	}
-	if (ret && !answer[0]) {
-		cli_err("resize", "dev %d: control socket: %s", id, strerror(-ret));
-		return 1;
-	}
-	if (ret) {
-		fprintf(stderr, "bublk resize: dev %d: %s", id, answer);
-		return 1;
-	}
 	fputs(answer, stdout);
 	return 0;
 }

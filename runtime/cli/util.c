@@ -13,6 +13,7 @@
 #include <bublk/abi.h>
 
 #include "cli.h"
+#include "control.h"
 #include "state.h"
 #include "stats_map.h"
 
@@ -164,4 +165,29 @@ int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues
 			name, strerror(-fd));
 	*queues = q;
 	return fd;
+}
+
+/*
+ * Send one request line to device id's daemon (its control socket) and put
+ * the answer in answer; every failure is reported as "bublk CMD: dev N: ...".
+ * 0 when the daemon answered that it did it.
+ */
+int cli_control_request(const char *cmd, int id, const char *req, char *answer, size_t len)
+{
+	int ret;
+
+	answer[0] = '\0';
+	ret = bublk_control_request(id, req, answer, len);
+	if (ret == -ENOENT || ret == -ECONNREFUSED) {
+		cli_err(cmd, "dev %d: no daemon answers on /run/bublk/%d.sock (is the device served by bublk? see bublk list)",
+			id, id);
+		return ret;
+	}
+	if (ret && !answer[0]) {
+		cli_err(cmd, "dev %d: control socket: %s", id, strerror(-ret));
+		return ret;
+	}
+	if (ret)
+		fprintf(stderr, "bublk %s: dev %d: %s", cmd, id, answer);
+	return ret;
 }
