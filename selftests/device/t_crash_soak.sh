@@ -1,11 +1,11 @@
 #!/bin/bash
 # Crash soak: kill -9 the daemon of a --recovery device at random moments
-# (BUBLK_SOAK_KILLS times, default 20) while fio writes and verifies;
+# (BUBLK_SOAK_KILLS times, default 10; make soak: 100) while fio writes and verifies;
 # "bublk recover" takes over each time. Every fio round must finish with
 # verification passing and no I/O error.
 . "$(dirname "$0")/lib.sh"
 
-kills_wanted=${BUBLK_SOAK_KILLS:-20}
+kills_wanted=${BUBLK_SOAK_KILLS:-10}
 img=$TMP/disk.img
 truncate -s 64M "$img"
 id=$(add_dev -t loop -f "$img" -q 2 -d 32 --recovery)

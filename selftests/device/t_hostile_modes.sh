@@ -109,7 +109,7 @@ for mode in 9 10 11 12; do
 	other_fio=$!
 	if [ "$mode" != 11 ]; then
 		# every request in the hostile range is answered correctly: all must complete
-		fio --name=hostile --filename="$dev" --offset=1M --size=1M --rw=randwrite --bs=4k \
+		fio --name=hostile --filename="$dev" --offset=1M --size=1M --rw=randwrite --bs=16k \
 			--iodepth=16 --direct=1 --ioengine=io_uring --verify=crc32c --verify_state_save=0 \
 			--do_verify=1 --verify_fatal=1 --randrepeat=0 --output="$TMP/fio.out" &
 		wait_job $! 120 "mode $mode: fio on the hostile range" ||
@@ -117,7 +117,7 @@ for mode in 9 10 11 12; do
 		grep -q "err= 0" "$TMP/fio.out" || { cat "$TMP/fio.out"; die "mode $mode: fio reported errors"; }
 	else
 		# batches of reads: a request either returns the right data or fails with EIO
-		fio --name=hostile --filename="$dev" --offset=1M --size=1M --rw=randread --bs=4k \
+		fio --name=hostile --filename="$dev" --offset=1M --size=1M --rw=randread --bs=16k \
 			--iodepth=16 --direct=1 --ioengine=io_uring --continue_on_error=io \
 			--output="$TMP/fio.out" &
 		wait_job $! 120 "mode $mode: fio reads on the hostile range"
