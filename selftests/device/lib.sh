@@ -66,6 +66,23 @@ need_module() {
 	fi
 }
 
+# bublk's BPF programs and maps (bublk_dispatch, bublk_init, bublk_arena,
+# bublk_dev, bublk_config): bpftool's own short-lived iterator objects
+# must not count
+nprogs() { bpftool prog list | grep -c '^[0-9]*: .* name bublk_'; }
+nmaps() { bpftool map list | grep -c '^[0-9]*: .* name bublk_'; }
+
+# wait until counter function fn prints want (the kernel frees BPF objects
+# asynchronously after the last close); tries of 0.1 s, default 100
+settles_to() {	# fn want [tries]
+	local i
+	for i in $(seq "${3:-100}"); do
+		[ "$($1)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # pid of device id's daemon, from its state file
 dev_pid() {
 	sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "/run/bublk/$1.json"

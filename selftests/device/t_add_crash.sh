@@ -8,16 +8,6 @@
 # with BPF programs and maps back to where they started.
 . "$(dirname "$0")/lib.sh"
 
-nprogs() { bpftool prog list | grep -c '^[0-9]*: .* name bublk_'; }
-nmaps() { bpftool map list | grep -c '^[0-9]*: .* name bublk_'; }
-settles_to() {	# fn want: the kernel frees BPF objects after the last close
-	local i
-	for i in $(seq 100); do
-		[ "$($1)" = "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # wait (up to 60 s) for a condition, naming it when it does not come
 until_true() {	# what command...
 	local what=$1 end=$((SECONDS + 60))

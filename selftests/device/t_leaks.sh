@@ -12,20 +12,6 @@
 
 secs=${BUBLK_SOAK_SECS:-20}
 slack=${BUBLK_RSS_SLACK_KB:-1024}
-# bublk's programs and maps (bublk_dispatch, bublk_init, bublk_arena,
-# bublk_dev, bublk_config): bpftool's own short-lived iterator objects
-# must not count
-nprogs() { bpftool prog list | grep -c '^[0-9]*: .* name bublk_'; }
-nmaps() { bpftool map list | grep -c '^[0-9]*: .* name bublk_'; }
-# the kernel frees BPF objects asynchronously after the last close
-settles_to() {
-	local fn=$1 want=$2 i
-	for i in $(seq 50); do
-		[ "$($fn)" = "$want" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 img=$TMP/disk.img
 truncate -s 64M "$img"
@@ -39,8 +25,8 @@ for round in 1 2 3; do
 	must dd if=/dev/zero of=/dev/ublkb"$id" bs=64k count=16 oflag=direct status=none
 	must "$BUBLK" del -n "$id"
 	kill -0 "$pid" 2>/dev/null && die "round $round: daemon $pid still running after del"
-	settles_to nprogs "$progs0" || die "round $round: $(( $(nprogs) - progs0 )) BPF programs left 5 s after del"
-	settles_to nmaps "$maps0" || die "round $round: $(( $(nmaps) - maps0 )) BPF maps left 5 s after del"
+	settles_to nprogs "$progs0" 50 || die "round $round: $(( $(nprogs) - progs0 )) BPF programs left 5 s after del"
+	settles_to nmaps "$maps0" 50 || die "round $round: $(( $(nmaps) - maps0 )) BPF maps left 5 s after del"
 done
 echo "3 add/del rounds: BPF programs/maps back to $progs0/$maps0 each time"
 

@@ -6,15 +6,6 @@
 # is there.
 . "$(dirname "$0")/lib.sh"
 
-nprogs() { bpftool prog list | grep -c '^[0-9]*: .* name bublk_'; }
-settles_to() {	# fn want: the kernel frees BPF objects after the last close
-	local i
-	for i in $(seq 100); do
-		[ "$($1)" = "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 writes() {	# id: write requests bublk stats counts
 	"$BUBLK" stats -n "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['ops']['write']['reqs'])"
 }
