@@ -11,12 +11,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "dev.h"
 #include "devlock.h"
 #include "state.h"
+
+/* seconds a killed daemon may take to exit, and then to close its files */
+#define RECOVER_EXIT_S	3
+#define RECOVER_LOCK_S	30
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static void recover_usage(FILE *f)
 {
@@ -100,12 +113,35 @@ int cmd_recover(int argc, char **argv)
 			id, st.pid, id);
 		return 1;
 	}
-	/* a daemon just killed (kill -9) takes a moment to be gone: wait for it */
-	for (int i = 0; i < 30 && pid_alive(st.pid); i++)
-		usleep(100000);
+	/*
+	 * A daemon just killed (kill -9) takes a moment to be gone, and longer
+	 * to let go of the device's lock: its main thread is a zombie while its
+	 * io_uring workers, which share its open files, are still finishing.
+	 * Wait for both, or a new daemon would find the lock held and refuse.
+	 */
+	for (double start = now_s();; usleep(100000)) {
+		double waited = now_s() - start;
+
+		if (pid_alive(st.pid) && waited >= RECOVER_EXIT_S)
+			break;	/* not dying: a running daemon */
+		holder = bublk_devlock_holder(id, role, sizeof(role));
+		if ((!pid_alive(st.pid) && holder != st.pid) || waited >= RECOVER_LOCK_S)
+			break;
+	}
 	if (pid_alive(st.pid)) {
 		cli_err("recover", "dev %d is being served by pid %d: its daemon is still running, nothing to recover",
 			id, st.pid);
+		return 1;
+	}
+	if (holder == st.pid) {
+		cli_err("recover", "dev %d: its daemon pid %d has exited but its files are still open after %d s (io_uring work not finished?); retry, or see bublk list",
+			id, st.pid, RECOVER_LOCK_S);
+		return 1;
+	}
+	if (holder) {
+		/* another recover took it while the old daemon was going */
+		bublk_devlock_describe(id, holder, role, err, sizeof(err));
+		cli_err("recover", "%s", err);
 		return 1;
 	}
 	bublk_state_opts(&st, &o);

@@ -125,6 +125,27 @@ void bublk_devlock_release(unsigned int id, bool remove)
 	lock_fd = -1;
 }
 
+/* how often (every 2 ms) a reader looks for the holder's name */
+#define HOLDER_NOTE_POLLS	200
+
+/* pid exists and has not exited (a zombie has) */
+static bool proc_running(int pid)
+{
+	char path[64], buf[256], *p;
+	bool running = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	/* "pid (comm) S ...": the comm may hold spaces and parentheses */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] == ' ')
+		running = p[2] != 'Z' && p[2] != 'X';
+	fclose(f);
+	return running;
+}
+
 int bublk_devlock_holder(unsigned int id, char *role, size_t rolelen)
 {
 	char path[256], buf[64], r[BUBLK_DEVLOCK_ROLE_LEN];
@@ -137,8 +158,14 @@ int bublk_devlock_holder(unsigned int id, char *role, size_t rolelen)
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;	/* never locked, or its last holder removed it */
-	/* the holder writes its name right after locking: give it a moment */
-	for (int i = 0; i < 50; i++) {
+	/*
+	 * The holder writes its name right after locking: give it a moment.
+	 * Until then the file still names the previous holder; a name whose
+	 * process has exited is such a leftover, unless that process is the
+	 * holder itself, a killed daemon whose io_uring workers still hold its
+	 * files: the name is taken once the new holder had time to write.
+	 */
+	for (int i = 0; i < HOLDER_NOTE_POLLS; i++) {
 		ssize_t n;
 
 		whole_file(&fl, F_WRLCK);
@@ -149,7 +176,8 @@ int bublk_devlock_holder(unsigned int id, char *role, size_t rolelen)
 		n = pread(fd, buf, sizeof(buf) - 1, 0);
 		if (n > 0) {
 			buf[n] = 0;
-			if (sscanf(buf, "%d %15s", &pid, r) == 2 && pid > 0) {
+			if (sscanf(buf, "%d %15s", &pid, r) == 2 && pid > 0 &&
+			    (proc_running(pid) || i >= HOLDER_NOTE_POLLS / 2)) {
 				if (role)
 					snprintf(role, rolelen, "%s", r);
 				break;

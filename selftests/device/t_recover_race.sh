@@ -39,7 +39,7 @@ for round in 1 2 3; do
 	[ -n "$newpid" ] && [ "$newpid" != "$pid" ] || die "round $round: the state file names pid $newpid"
 	# the loser names the winner's daemon (or, at worst, names it without its pid)
 	grep -Eq "dev $id is being (recovered|served) by pid $newpid|dev $id is busy" "$lost" ||
-		die "round $round: the losing recover said: $(cat "$lost")"
+		die "round $round: old pid $pid, state names $newpid; the losing recover said: $(cat "$lost"); the winner said: $(cat "$TMP/r1.out" "$TMP/r2.out")"
 	echo "round $round: winner pid $newpid; loser: $(cat "$lost")"
 
 	# the pinned stats map is the one the winner's state file names...
