@@ -19,6 +19,7 @@
 
 #include "ctlplane.h"
 #include "log.h"
+#include "queue.h"
 #include "state.h"
 
 int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *want,

@@ -15,6 +15,7 @@
 #include "dev.h"
 #include "devlock.h"
 #include "log.h"
+#include "queue.h"
 
 static size_t page_align(size_t n)
 {
@@ -268,8 +269,11 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 			return ret;
 	}
 	/* after bublk_init, so the C twin sees the options it settled */
-	if (o->dispatch == BUBLK_DISPATCH_C)
+	if (o->dispatch == BUBLK_DISPATCH_C) {
+		dev->dispatch = bublk_dispatch_c;
 		return bublk_cmap_init(&dev->cmap, &dev->target, err, errlen);
+	}
+	dev->dispatch = bublk_dispatch_bpf;
 	return 0;
 }
 
@@ -503,40 +507,6 @@ fail:
 	return ret;
 }
 
-/*
- * The daemon's counters, once, into its log (/run/bublk/N.log) when the
- * queues are gone: what a user checks after a misbehaving target or
- * backend ("refused: backend_range=3" names the rejection reasons).
- */
-static void log_stats(const struct bublk_dev *dev)
-{
-	__u64 reqs = 0, errors = 0, bytes = 0, segs = 0;
-	char refused[512] = "";
-	struct bublk_stats st;
-	size_t n = 0;
-
-	if (!dev->target.stats || !dev->info.nr_hw_queues)
-		return;
-	bublk_stats_sum(dev->target.stats, dev->info.nr_hw_queues, &st);
-	for (int o = 0; o < BUBLK_STATS_OPS; o++) {
-		reqs += st.op[o].reqs;
-		errors += st.op[o].errors;
-		bytes += st.op[o].bytes;
-		segs += st.op[o].segs;
-	}
-	for (int r = 1; r < BUBLK_REJ_NR && n < sizeof(refused); r++) {
-		if (st.rejects[r])
-			n += snprintf(refused + n, sizeof(refused) - n, " %s=%llu",
-				      bublk_reject_name(r), (unsigned long long)st.rejects[r]);
-	}
-	/* dispatch_calls: what one BPF_PROG_RUN was amortised over (make bench) */
-	bublk_log("dev %u: stats: requests=%llu errors=%llu bytes=%llu segments=%llu dispatch_calls=%llu fallbacks=%llu dispatch_errors=%llu refused:%s",
-		  dev->info.dev_id, (unsigned long long)reqs, (unsigned long long)errors,
-		  (unsigned long long)bytes, (unsigned long long)segs,
-		  (unsigned long long)st.batches, (unsigned long long)st.fallbacks,
-		  (unsigned long long)st.bpf_errors, n ? refused : " none");
-}
-
 void bublk_dev_destroy(struct bublk_dev *dev)
 {
 	int ret;
@@ -556,7 +526,7 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 	for (int i = 0; i < dev->nr_queues_started; i++)
 		bublk_queue_stop(&dev->queues[i]);
 	if (dev->nr_queues_started)
-		log_stats(dev);
+		bublk_log_stats(dev);
 	dev->nr_queues_started = 0;
 	free(dev->queues);
 	dev->queues = NULL;
@@ -586,20 +556,6 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 	for (int i = 0; i < dev->nr_backends; i++)
 		bublk_backend_close(&dev->backends[i]);
 	dev->nr_backends = 0;
-}
-
-void bublk_stats_sum(const struct bublk_stats *per_queue, int nr_queues, struct bublk_stats *sum)
-{
-	const __u64 *src;
-	__u64 *dst = (__u64 *)sum;
-
-	/* every member is a __u64 counter */
-	memset(sum, 0, sizeof(*sum));
-	for (int q = 0; q < nr_queues; q++) {
-		src = (const __u64 *)&per_queue[q];
-		for (size_t i = 0; i < sizeof(*sum) / sizeof(__u64); i++)
-			dst[i] += src[i];
-	}
 }
 
 int bublk_dev_reload(struct bublk_dev *dev, const char *path, char *err, size_t errlen)

@@ -68,73 +68,7 @@ struct bublk_dev_opts {
 	int		nr_config;
 };
 
-/* per-tag state: the runtime's own record of the request, never the arena's */
-struct bublk_io {
-	void		*buf;		/* copy-mode data buffer */
-	void		*data;		/* this request's data: buf, or shared memory (zc) */
-	__u64		offset;		/* device byte offset */
-	__u32		len;
-	__u32		flags;		/* BUBLK_REQ_F_* */
-	__s32		result;		/* first segment error, or 0 */
-	__u16		pending;	/* backend operations in flight */
-	__u16		round;		/* bublk_done rounds so far */
-	__u8		op;
-	__u8		nr_segs;	/* validated segments in io_segs */
-	__u8		next;		/* first segment not issued yet */
-	__u8		action;		/* what the target answered at dispatch (trace) */
-	bool		notify;		/* the target wants bublk_done */
-	bool		have_data;	/* user copy: the WRITE's data is in buf */
-	bool		zc;		/* data is in a client's registered memory */
-	/* UBLK_IO_F_SHMEM_SG: the data is these pieces, in order (nr_sg > 0) */
-	__u8		nr_sg;
-	struct iovec	*sg;		/* [BUBLK_SG_MAX_PIECES], allocated with shmem */
-	struct iovec	*seg_iov;	/* [max_segs][BUBLK_SG_MAX_PIECES]: readv/writev lists */
-	struct __kernel_timespec delay;	/* a BUBLK_SEG_DELAY in flight */
-	struct bublk_target *tgt;	/* the target that dispatched it (reloads) */
-};
-
-struct bublk_dev;
-
-struct bublk_queue {
-	struct bublk_dev	*dev;
-	int			q_id;
-	int			depth;
-	struct io_uring		ring;
-	struct ublksrv_io_desc	*iods;		/* kernel's request descriptors */
-	size_t			iods_bytes;
-	struct bublk_io		*ios;
-	struct bublk_seg	*io_segs;	/* [depth][max_segs], validated copies */
-	bool			user_copy;
-	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
-	/*
-	 * This queue's part of the arena. Every target program can write all
-	 * of it at any time (and other queues' programs too): the runtime
-	 * writes there and reads back only the answer fields of struct
-	 * bublk_req and the segments, each copied once and checked.
-	 */
-	struct bublk_req	*reqs;
-	struct bublk_seg	*segs;
-	__u16			*tags;		/* a copy of the batch's tags, for the program */
-	__u16			*done_tags;	/* the same for bublk_done (the program's copy) */
-	__u8			*scratch;	/* [depth][BUBLK_SCRATCH_SIZE] */
-	/* the tags the runtime acts on: its own lists, never the arena's */
-	__u16			*ready;		/* [depth] newly fetched, for bublk_dispatch */
-	__u16			*done;		/* [depth] finished, for bublk_done */
-	int			nr_ready;
-	int			nr_done;
-	int			stop_fd;	/* eventfd: the device is stopping */
-	bool			stopping;
-	int			nr_gone;	/* commands aborted while quiescing (ctlplane.c) */
-	int			start_err;
-	sem_t			started;
-	pthread_t		thread;
-	bool			thread_started;	/* thread is joinable */
-	bool			ring_ready;	/* ring set up: io_uring_queue_exit it */
-	/* this queue's entries of the bublk_stats and bublk_trace maps (mmapped) */
-	struct bublk_stats	*stats;
-	struct bublk_trace_rec	*trace;
-	__u64			trace_seq;
-};
+struct bublk_queue;
 
 struct bublk_dev {
 	struct bublk_ctrl	ctrl;
@@ -154,6 +88,9 @@ struct bublk_dev {
 	struct bublk_sg_hook	*sg_hook;	/* the BPF scatter/gather hook, when the driver has it */
 	size_t			sg_slots_off;	/* arena offset of its per-tag iov slots */
 	struct bublk_cmap	cmap;		/* map set: --dispatch=c */
+	/* bublk_dispatch over one batch: the target's BPF, or its C twin (set at load) */
+	int			(*dispatch)(struct bublk_dev *dev, struct bublk_target *tgt,
+					    struct bublk_batch *batch);
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
 	bool			has_base;	/* the last backend is a read-only base image */
@@ -200,8 +137,11 @@ int bublk_dev_reload(struct bublk_dev *dev, const char *path, char *err, size_t 
 /* STOP_DEV, stop the queues, DEL_DEV, release everything */
 void bublk_dev_destroy(struct bublk_dev *dev);
 
+/* stats.c */
 /* sum of every queue's counters */
 void bublk_stats_sum(const struct bublk_stats *per_queue, int nr_queues, struct bublk_stats *sum);
+/* the daemon's counters, once, into its log */
+void bublk_log_stats(const struct bublk_dev *dev);
 
 /* queue.c */
 /*
@@ -212,6 +152,7 @@ void bublk_stats_sum(const struct bublk_stats *per_queue, int nr_queues, struct 
 int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id);
 void bublk_queue_stop(struct bublk_queue *q);
 
+/* mode_shmem.c */
 /*
  * Decode a scattered request's iov (UBLK_IO_F_SHMEM_SG): iod_addr must be
  * slot number slot of the scatter/gather hook's slots, which lie slots_off
