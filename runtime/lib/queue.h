@@ -15,15 +15,15 @@
 
 #include "dev.h"
 
-struct bublk_queue;
-
 /*
  * A data mode: how a request's data reaches the backend I/O and the
  * client. The device has one (the queue's, picked by the ADD_DEV flag the
  * kernel granted, table in queue.c); a request may run under another for
  * its own data (shared memory: mode_shmem.c picks it at dispatch). The
  * rest of the path asks the mode instead of testing flags, so a new mode
- * is one mode_*.c and one entry in that table. NULL hooks do nothing.
+ * is one mode_*.c and one entry in that table. setup, fetch_addr,
+ * before_exec and after_segs may be NULL (nothing to do there); prep_rw
+ * and zero_fill are required.
  */
 struct bublk_data_ops {
 	const char	*name;
