@@ -68,6 +68,8 @@ enum bublk_buf_kind {
 	BUBLK_BUF_COPY,		/* per-tag server buffer (copy mode) */
 	BUBLK_BUF_USER_COPY,	/* moved with pread/pwrite on /dev/ublkcN */
 	BUBLK_BUF_SHMEM,	/* a client's shared memory (UBLK_F_SHMEM_ZC): no copy */
+	BUBLK_BUF_ZERO_COPY,	/* the kernel's own pages, registered in the queue's ring
+				 * (UBLK_F_AUTO_BUF_REG): never in the server's memory */
 };
 
 /* one request, as the target sees it (input) and answers it (output) */

@@ -111,6 +111,26 @@
 #define UBLK_F_SHMEM_ZC			(1ULL << 19)
 #define UBLK_F_IO_DESC_SIZE		(1ULL << 20)
 
+/*
+ * UBLK_F_AUTO_BUF_REG: FETCH and COMMIT_AND_FETCH carry, in the SQE's own
+ * addr field, the fixed-buffer index the driver registers the tag's next
+ * request buffer at (bits 0-15), flags (16-23), zero elsewhere.
+ */
+struct ublk_auto_buf_reg {
+	__u16	index;
+	__u8	flags;
+	__u8	reserved0;
+	__u32	reserved1;
+};
+/* registration failed: post the request anyway, with UBLK_IO_F_NEED_REG_BUF */
+#define UBLK_AUTO_BUF_REG_FALLBACK	(1U << 0)
+
+static inline __u64 ublk_auto_buf_reg_sqe_addr(struct ublk_auto_buf_reg r)
+{
+	return r.index | ((__u64)r.flags << 16) | ((__u64)r.reserved0 << 24) |
+	       ((__u64)r.reserved1 << 32);
+}
+
 /* device state (ublksrv_ctrl_dev_info.state) */
 #define UBLK_S_DEV_DEAD		0
 #define UBLK_S_DEV_LIVE		1

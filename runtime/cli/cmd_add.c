@@ -32,7 +32,8 @@ static void add_usage(FILE *f)
 	fprintf(f,
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--base IMG] [--size SIZE] [-q QUEUES]\n"
 		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
-		"                 [--readonly] [--copy|--user-copy] [--legacy] [--recovery[=fail-io]]\n"
+		"                 [--readonly] [--copy|--user-copy|--zero-copy] [--legacy]\n"
+		"                 [--recovery[=fail-io]]\n"
 		"                 [--no-part-scan]\n"
 		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
 		"                 [--set KEY=VALUE]... [--dispatch bpf|c] [--foreground] [--json]\n"
@@ -51,7 +52,10 @@ static void add_usage(FILE *f)
 		"  -r, --readonly          read-only device; backing files opened read-only\n"
 		"      --copy              copy mode: the kernel copies data to per-request buffers\n"
 		"      --user-copy         UBLK_F_USER_COPY: data moved with pread/pwrite on /dev/ublkcN\n"
-		"                          (default: user copy when the kernel grants it, else copy)\n"
+		"      --zero-copy         UBLK_F_AUTO_BUF_REG (Linux 6.16+): backends read and write the\n"
+		"                          request's own pages; the data never enters the daemon\n"
+		"                          (default: the fastest the kernel grants: zero copy, user\n"
+		"                          copy, copy; bublk list shows which)\n"
 		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
 		"      --recovery          UBLK_F_USER_RECOVERY(+REISSUE): if the daemon dies, I/O waits\n"
 		"                          and \"bublk recover -n N\" takes the device over\n"
@@ -383,6 +387,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 		{ "json", no_argument, NULL, 'j' },
 		{ "copy", no_argument, NULL, 'C' },
 		{ "user-copy", no_argument, NULL, 'U' },
+		{ "zero-copy", no_argument, NULL, 'z' },
 		{ "legacy", no_argument, NULL, 'L' },
 		{ "recovery", optional_argument, NULL, 'R' },
 		{ "no-part-scan", no_argument, NULL, 'P' },
@@ -461,6 +466,9 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 'U':
 			o->data_mode = BUBLK_MODE_USER_COPY;
+			break;
+		case 'z':
+			o->data_mode = BUBLK_MODE_ZERO_COPY;
 			break;
 		case 'L':
 			o->legacy = true;

@@ -31,7 +31,7 @@ static void print_row(const struct bublk_state *st, bool alive)
 	snprintf(blk, sizeof(blk), "/dev/ublkb%u", st->dev_id);
 	printf("%-4u %-13s %-8s %10lluM %6d %6d %-9s %8d %-8s %s\n", st->dev_id, blk, st->target,
 	       (unsigned long long)(st->size >> 20), st->nr_queues, st->depth,
-	       st->user_copy ? "user_copy" : "copy", st->pid, state,
+	       bublk_data_mode_name(st->data_mode), st->pid, state,
 	       st->nr_backends ? st->backends[0].path : "-");
 }
 

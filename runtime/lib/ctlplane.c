@@ -22,6 +22,47 @@
 #include "queue.h"
 #include "state.h"
 
+/*
+ * The ADD_DEV flag of the device's data mode: the one asked for, or the
+ * fastest the kernel offers (zero copy through automatic buffer
+ * registration, then user copy; copy needs no flag). Shared memory
+ * (--shmem-zc) keeps user copy for the requests it does not match: zero
+ * copy beside it is not done yet.
+ */
+int bublk_data_mode_flag(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *flag,
+			 char *err, size_t errlen)
+{
+	__u64 kf = 0;
+	bool zc;
+
+	if (bublk_ctrl_get_features(&dev->ctrl, &kf))
+		kf = 0;		/* before 6.5: no GET_FEATURES, and no zero copy */
+	zc = kf & UBLK_F_AUTO_BUF_REG;
+	switch (o->data_mode) {
+	case BUBLK_MODE_COPY:
+		*flag = 0;
+		return 0;
+	case BUBLK_MODE_USER_COPY:
+		*flag = UBLK_F_USER_COPY;
+		return 0;
+	case BUBLK_MODE_ZERO_COPY:
+		if (!zc) {
+			snprintf(err, errlen, "--zero-copy: this kernel's ublk driver lacks UBLK_F_AUTO_BUF_REG (Linux 6.16+); use --user-copy or --copy");
+			return -EOPNOTSUPP;
+		}
+		if (o->shmem_zc) {
+			snprintf(err, errlen, "--zero-copy with --shmem-zc: not supported yet; leave out --zero-copy (requests outside shared memory then use user copy)");
+			return -EOPNOTSUPP;
+		}
+		*flag = UBLK_F_AUTO_BUF_REG;
+		return 0;
+	case BUBLK_MODE_AUTO:
+	default:
+		*flag = zc && !o->shmem_zc ? UBLK_F_AUTO_BUF_REG : UBLK_F_USER_COPY;
+		return 0;
+	}
+}
+
 int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *want,
 			 char *err, size_t errlen)
 {

@@ -359,7 +359,9 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	dev->info.queue_depth = o->depth;
 	dev->info.max_io_buf_bytes = o->max_io_bytes;
 	dev->info.dev_id = (__u32)-1;
-	want = o->data_mode != BUBLK_MODE_COPY ? UBLK_F_USER_COPY : 0;
+	ret = bublk_data_mode_flag(dev, o, &want, err, errlen);
+	if (ret)
+		goto fail;
 	if (o->recovery)
 		want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
 	if (o->shmem_zc)
@@ -388,6 +390,12 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		dev->ctrl.legacy = true;
 	if (o->data_mode == BUBLK_MODE_USER_COPY && !(dev->info.flags & UBLK_F_USER_COPY)) {
 		snprintf(err, errlen, "dev %u: --user-copy: this kernel does not grant UBLK_F_USER_COPY (needs 6.5+); use --copy",
+			 dev->info.dev_id);
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	if (o->data_mode == BUBLK_MODE_ZERO_COPY && !(dev->info.flags & UBLK_F_AUTO_BUF_REG)) {
+		snprintf(err, errlen, "dev %u: --zero-copy: this kernel does not grant UBLK_F_AUTO_BUF_REG; use --user-copy or --copy",
 			 dev->info.dev_id);
 		ret = -EOPNOTSUPP;
 		goto fail;

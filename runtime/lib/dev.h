@@ -31,9 +31,10 @@
 #define BUBLK_MAX_HTLB		4	/* --htlb files per device */
 
 enum bublk_data_mode {
-	BUBLK_MODE_AUTO = 0,	/* user copy when the kernel grants it, else copy */
+	BUBLK_MODE_AUTO = 0,	/* the fastest the kernel grants: zero copy, user copy, copy */
 	BUBLK_MODE_COPY,
 	BUBLK_MODE_USER_COPY,
+	BUBLK_MODE_ZERO_COPY,	/* UBLK_F_AUTO_BUF_REG: the data never enters the daemon */
 };
 
 /* who maps requests to segments */

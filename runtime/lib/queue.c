@@ -27,6 +27,7 @@
  * (copy, with none, last). A new mode is a mode_*.c and a line here.
  */
 static const struct bublk_data_ops *const data_modes[] = {
+	&bublk_mode_zero_copy,
 	&bublk_mode_user_copy,
 	&bublk_mode_copy,
 };
@@ -274,6 +275,9 @@ static void queue_release(struct bublk_queue *q)
 	if (q->stop_fd >= 0)
 		close(q->stop_fd);
 	q->stop_fd = -1;
+	if (q->mode_fd >= 0)
+		close(q->mode_fd);
+	q->mode_fd = -1;
 }
 
 static int queue_alloc(struct bublk_dev *dev, struct bublk_queue *q)
@@ -290,7 +294,8 @@ static int queue_alloc(struct bublk_dev *dev, struct bublk_queue *q)
 	if (!q->ios || !q->io_segs || !q->ready || !q->done)
 		return -ENOMEM;
 	for (size_t t = 0; t < depth; t++) {
-		if (posix_memalign(&q->ios[t].buf, BUBLK_PAGE_SIZE, dev->info.max_io_buf_bytes)) {
+		if (!q->ops->no_buffers &&
+		    posix_memalign(&q->ios[t].buf, BUBLK_PAGE_SIZE, dev->info.max_io_buf_bytes)) {
 			q->ios[t].buf = NULL;
 			return -ENOMEM;
 		}
@@ -317,6 +322,7 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 	q->thread_started = false;
 	q->ring_ready = false;
 	q->stop_fd = -1;
+	q->mode_fd = -1;
 	q->nr_ready = 0;
 	q->nr_done = 0;
 	ret = queue_alloc(dev, q);

@@ -31,6 +31,8 @@ struct bublk_data_ops {
 	__u64		ublk_flag;
 	/* what struct bublk_req.buf_kind tells the target of a READ or WRITE */
 	__u8		buf_kind;
+	/* the data never enters our memory: no per-tag buffer (zero copy) */
+	bool		no_buffers;
 	/*
 	 * Once per queue, after the ring and its files are registered and
 	 * before the first FETCH: ring-level resources the mode needs (zero
@@ -79,6 +81,7 @@ struct bublk_data_ops {
 /* the modes (mode_*.c) */
 extern const struct bublk_data_ops bublk_mode_copy;
 extern const struct bublk_data_ops bublk_mode_user_copy;
+extern const struct bublk_data_ops bublk_mode_zero_copy;
 extern const struct bublk_data_ops bublk_mode_shmem;
 extern const struct bublk_data_ops bublk_mode_shmem_sg;
 
@@ -118,6 +121,7 @@ struct bublk_queue {
 	struct bublk_io		*ios;
 	struct bublk_seg	*io_segs;	/* [depth][max_segs], validated copies */
 	const struct bublk_data_ops *ops;	/* the device's data mode */
+	int			mode_fd;	/* a file its setup opened (zero copy: /dev/zero), or -1 */
 	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
 	/*
 	 * This queue's part of the arena. Every target program can write all

@@ -60,6 +60,18 @@ static void ids_from_target(struct bublk_target *t, struct bublk_state *st)
 	free(buf);
 }
 
+const char *bublk_data_mode_name(int data_mode)
+{
+	switch (data_mode) {
+	case BUBLK_MODE_USER_COPY:
+		return "user_copy";
+	case BUBLK_MODE_ZERO_COPY:
+		return "zero_copy";
+	default:
+		return "copy";
+	}
+}
+
 static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct bublk_state *st)
 {
 	char config[sizeof(dev->config)], *save = NULL;
@@ -77,7 +89,8 @@ static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct 
 	st->nr_queues = dev->info.nr_hw_queues;
 	st->depth = dev->info.queue_depth;
 	st->max_io_bytes = dev->info.max_io_buf_bytes;
-	st->user_copy = dev->info.flags & UBLK_F_USER_COPY;
+	st->data_mode = dev->info.flags & UBLK_F_AUTO_BUF_REG ? BUBLK_MODE_ZERO_COPY :
+			dev->info.flags & UBLK_F_USER_COPY ? BUBLK_MODE_USER_COPY : BUBLK_MODE_COPY;
 	st->flags = dev->info.flags;
 	st->legacy = dev->ctrl.legacy;
 	st->recovery = dev->info.flags & UBLK_F_USER_RECOVERY;
@@ -176,7 +189,7 @@ static int format_into(struct json_object *o, const struct bublk_state *st)
 	ret |= add_u64(o, "queues", st->nr_queues);
 	ret |= add_u64(o, "depth", st->depth);
 	ret |= add_u64(o, "max_io_bytes", st->max_io_bytes);
-	ret |= add_str(o, "data_mode", st->user_copy ? "user_copy" : "copy");
+	ret |= add_str(o, "data_mode", bublk_data_mode_name(st->data_mode));
 	ret |= add_u64(o, "flags", st->flags);
 	ret |= add_bool(o, "legacy_opcodes", st->legacy);
 	ret |= add_bool(o, "recovery", st->recovery);
@@ -491,7 +504,8 @@ static int parse_backends(struct parser *p, struct json_object *o, struct bublk_
 
 static int parse_object(struct parser *p, struct json_object *o, struct bublk_state *st)
 {
-	static const char *const modes[] = { "copy", "user_copy", NULL };
+	/* in the order of enum bublk_data_mode from BUBLK_MODE_COPY */
+	static const char *const modes[] = { "copy", "user_copy", "zero_copy", NULL };
 	static const char *const dispatch[] = { "bpf", "c", NULL };
 	static const char *const states[] = { "live", "creating", NULL };
 	struct json_object *bpf, *v;
@@ -543,7 +557,7 @@ static int parse_object(struct parser *p, struct json_object *o, struct bublk_st
 	    (ret = get_enum(p, o, "dispatch", dispatch, &disp)) ||
 	    (ret = get_bool(p, o, "shmem_zc", true, &st->shmem_zc)))
 		return ret;
-	st->user_copy = mode == 1;
+	st->data_mode = BUBLK_MODE_COPY + mode;
 	st->dispatch_c = disp == 1;
 	if (st->shmem_zc &&
 	    ((ret = get_str(p, o, "shmem_socket", st->shmem_socket, sizeof(st->shmem_socket), true)) ||
@@ -843,7 +857,7 @@ void bublk_state_opts(const struct bublk_state *st, struct bublk_dev_opts *o)
 	o->legacy = st->legacy;
 	o->recovery = st->recovery;
 	o->shmem_zc = st->shmem_zc;
-	o->data_mode = st->user_copy ? BUBLK_MODE_USER_COPY : BUBLK_MODE_COPY;
+	o->data_mode = st->data_mode;
 	o->dispatch = st->dispatch_c ? BUBLK_DISPATCH_C : BUBLK_DISPATCH_BPF;
 	for (int i = 0; i < st->nr_options; i++)
 		o->config[o->nr_config++] = st->options[i];

@@ -60,7 +60,7 @@ struct bublk_state {
 	int	nr_queues;
 	int	depth;
 	__u32	max_io_bytes;		/* the device's I/O buffer size (--max-io) */
-	bool	user_copy;		/* data mode: user copy, else copy */
+	int	data_mode;		/* enum bublk_data_mode (dev.h), never AUTO */
 	__u64	flags;			/* UBLK_F_* the kernel granted */
 	bool	legacy;			/* pre-6.4 command opcodes */
 	bool	recovery;		/* UBLK_F_USER_RECOVERY: "bublk recover" can take over */
@@ -134,5 +134,8 @@ int bublk_state_ids(unsigned int *ids, int max);
 
 /* the whole file, NUL-terminated, malloc'ed; NULL if absent or too big */
 char *bublk_state_read(unsigned int dev_id);
+
+/* "copy", "user_copy" or "zero_copy": a device's data mode as list and the state file say it */
+const char *bublk_data_mode_name(int data_mode);
 
 #endif

@@ -1,9 +1,12 @@
 #!/bin/bash
-# 4-queue loop device, fio verify in copy mode and in user-copy mode; the
-# mode the device runs in is the one asked for (list --json).
+# 4-queue loop device, fio verify in copy mode, in user-copy mode and,
+# where the kernel has UBLK_F_AUTO_BUF_REG, in zero-copy mode; the mode the
+# device runs in is the one asked for (list --json).
 . "$(dirname "$0")/lib.sh"
 
-for mode in copy user-copy; do
+modes="copy user-copy"
+"$BUBLK" features | awk '{ print $2 }' | grep -qx AUTO_BUF_REG && modes="$modes zero-copy"
+for mode in $modes; do
 	img=$TMP/$mode.img
 	truncate -s 96M "$img"
 	id=$(add_dev -t loop -f "$img" -q 4 -d 32 "--$mode")
@@ -26,4 +29,4 @@ for mode in copy user-copy; do
 	echo "$mode: fio verify passed on 4 queues"
 done
 assert_no_devices
-echo "copy and user-copy modes both pass fio verify with 4 queues"
+echo "${modes// /, } modes pass fio verify with 4 queues"

@@ -166,7 +166,7 @@ static void state_fill(struct bublk_state *st)
 	st->nr_queues = 2;
 	st->depth = 48;
 	st->max_io_bytes = 256 << 10;
-	st->user_copy = true;
+	st->data_mode = BUBLK_MODE_USER_COPY;
 	st->flags = 0x80000000000004caULL;	/* above INT64_MAX: a uint64 in json-c */
 	st->legacy = true;
 	st->recovery = true;
@@ -260,6 +260,7 @@ static void test_state_round_trip(void)
 	st_a.nr_queues = 1;
 	st_a.depth = 1;
 	st_a.max_io_bytes = 4096;
+	st_a.data_mode = BUBLK_MODE_COPY;
 	state_round_trip(&st_a, "minimal");
 
 	/* a device being created (security review 8): said so, its size still unknown */
@@ -334,7 +335,7 @@ static void test_state_refused(void)
 		{ "\"schema\": 1", "\"schemo\": 1", "schema" },
 		{ "\"state\": \"live\"", "\"state\": \"dead\"", "state" },
 		{ "\"state\": \"live\"", "\"state\": true", "state" },
-		{ "\"data_mode\": \"user_copy\"", "\"data_mode\": \"zero_copy\"", "data_mode" },
+		{ "\"data_mode\": \"user_copy\"", "\"data_mode\": \"telepathy\"", "data_mode" },
 		{ "\"dispatch\": \"c\"", "\"dispatch\": true", "dispatch" },
 		{ "\"readonly\": true", "\"readonly\": 1", "readonly" },
 		{ "\"target\": \"overlay\"", "\"target\": \"an overlay target with a much too long name\"", "target" },

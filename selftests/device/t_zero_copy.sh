@@ -1,0 +1,72 @@
+#!/bin/bash
+# Zero copy (UBLK_F_AUTO_BUF_REG): the default data mode where the kernel
+# has it. The request's pages are read and written by the backends in
+# place: loop over 2 queues, stripe, mirror (both legs written from one
+# registered buffer), the C twin, and ZERO_FILL (done by reading
+# /dev/zero into the request) all give back what was written, and the
+# backends hold what the targets said.
+. "$(dirname "$0")/lib.sh"
+need_feature AUTO_BUF_REG
+objs=$(dirname "$BUBLK")
+
+mode_of() {	# id -> data_mode in list --json
+	"$BUBLK" list --json | python3 -c "
+import json, sys
+print([d['data_mode'] for d in json.load(sys.stdin) if d['dev_id'] == $1][0])"
+}
+
+fio_verify() {	# dev name [size]
+	must fio --name="$2" --filename="$1" --rw=randwrite --bsrange=4k-512k --iodepth=16 \
+		--size="${3:-32M}" --direct=1 --ioengine=io_uring --verify=crc32c \
+		--verify_state_save=0 --do_verify=1 --verify_fatal=1 --output="$TMP/fio-$2.out"
+	grep -q "err= 0" "$TMP/fio-$2.out" || { cat "$TMP/fio-$2.out"; die "fio errors ($2)"; }
+}
+
+# loop, default mode: zero copy, 2 queues; the backing file is the device
+truncate -s 64M "$TMP/loop.img"
+id=$(add_dev -t loop -f "$TMP/loop.img" -q 2)
+[ "$(mode_of "$id")" = zero_copy ] || die "default data mode is $(mode_of "$id"), not zero_copy"
+fio_verify "/dev/ublkb$id" loop
+cmp <(dd if="/dev/ublkb$id" bs=1M iflag=direct status=none) "$TMP/loop.img" ||
+	die "loop: device and backing file differ"
+must "$BUBLK" del -n "$id"
+echo "loop: zero_copy by default, fio verify passed, device == backing file"
+
+# forced, with the C twin
+id=$(add_dev -t loop -f "$TMP/loop.img" --zero-copy --dispatch=c)
+[ "$(mode_of "$id")" = zero_copy ] || die "--zero-copy gave $(mode_of "$id")"
+fio_verify "/dev/ublkb$id" loop_c 16M
+must "$BUBLK" del -n "$id"
+echo "loop --zero-copy --dispatch=c: fio verify passed"
+
+# stripe over 4 files: 64K chunks; chunk c of the device is chunk c/4 of file c%4
+for i in 0 1 2 3; do truncate -s 16M "$TMP/s$i.img"; done
+id=$(add_dev -t stripe -f "$TMP/s0.img,$TMP/s1.img,$TMP/s2.img,$TMP/s3.img" --chunk 64K)
+fio_verify "/dev/ublkb$id" stripe
+for c in 0 1 2 3 5 63 255; do
+	f=$((c % 4)) at=$((c / 4))
+	cmp <(dd if="/dev/ublkb$id" bs=64K skip=$c count=1 iflag=direct status=none) \
+		<(dd if="$TMP/s$f.img" bs=64K skip=$at count=1 status=none) ||
+		die "stripe: chunk $c is not chunk $at of file $f"
+done
+must "$BUBLK" del -n "$id"
+echo "stripe: fio verify passed, chunks where the target put them"
+
+# mirror: both legs identical to the device
+for i in 0 1; do truncate -s 32M "$TMP/m$i.img"; done
+id=$(add_dev -t mirror -f "$TMP/m0.img,$TMP/m1.img")
+fio_verify "/dev/ublkb$id" mirror 24M
+must "$BUBLK" del -n "$id"
+cmp "$TMP/m0.img" "$TMP/m1.img" || die "mirror: legs differ"
+echo "mirror: fio verify passed, legs identical"
+
+# ZERO_FILL: zfdelay zero-fills reads at or past 1 MiB (no delay set)
+head -c 4M /dev/urandom >"$TMP/zf.img"
+id=$(add_dev -t "$objs/selftests/targets/zfdelay.bpf.o" -f "$TMP/zf.img")
+cmp <(dd if="/dev/ublkb$id" bs=1M count=1 iflag=direct status=none) <(head -c 1M "$TMP/zf.img") ||
+	die "zfdelay: the first MiB is not the file's"
+cmp <(dd if="/dev/ublkb$id" bs=64K skip=16 count=48 iflag=direct status=none) \
+	<(head -c 3M /dev/zero) || die "zfdelay: reads past 1 MiB are not zero-filled"
+must "$BUBLK" del -n "$id"
+assert_no_devices
+echo "zero copy: loop (default, 2 queues, C twin), stripe, mirror and ZERO_FILL give back what was written"
