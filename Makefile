@@ -183,7 +183,7 @@ endif
 REPEAT		?= 3
 test-repeat: deps
 	@$(MAKE) --no-print-directory all $(TEST_PROGS)
-	@BUBLK_O=$(O) BUBLK_FUZZ=0 BUBLK_KMOD=0 BUBLK_TEST_REPEAT=$(REPEAT) BUBLK_TEST_HOG=1 \
+	@BUBLK_O=$(O) BUBLK_FUZZ=0 BUBLK_KMOD=0 BUBLK_TEST_REPEAT=$(REPEAT) BUBLK_TEST_HOG=1 BUBLK_EVERY_KERNEL=1 \
 		bash selftests/run.sh
 
 # Long runs of the reliability tests: 10 minutes of fio for the memory and

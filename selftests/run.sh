@@ -17,6 +17,8 @@
 #   BUBLK_FUZZ=0 ...            no fuzzing pass
 #   BUBLK_KMOD=0 ...            no test-module pass
 #   BUBLK_TEST_REPEAT=N ...     the device suite N times over (make test-repeat)
+#   BUBLK_EVERY_KERNEL=1 ...    the long kernel-independent tests on every
+#                               kernel, not only the last (ONE_KERNEL_TESTS)
 #   BUBLK_TEST_HOG=1 ...        a CPU hog on this machine beside the device
 #                               tests: results must not depend on load
 cd "$(dirname "$0")/.." || exit 1
@@ -84,6 +86,13 @@ for t in "$@"; do
 done
 run_device=$(($# == 0 || ${#device_tests[@]} > 0))
 
+# Long tests of what does not depend on the kernel (a killed add's leftovers,
+# fd/RSS sampling, the kill -9 soak): a full make test runs them on the last
+# kernel of BUBLK_VM_KSETS only, which keeps it under 15 minutes on 2 cores
+# (t_recovery, t_recover_race and t_recover_state still recover on every
+# kernel). BUBLK_EVERY_KERNEL=1 (make test-repeat, make soak) runs them on each.
+ONE_KERNEL_TESTS="t_add_crash t_crash_soak t_leaks"
+
 repeat=${BUBLK_TEST_REPEAT:-1}
 hog_pid=
 if [ "${BUBLK_TEST_HOG:-0}" = 1 ]; then
@@ -115,8 +124,17 @@ else
 		# resolve/download/unpack serially (and visibly) before the boots
 		BUBLK_VM_KSET=$kset bash selftests/vm/build-kernel.sh >/dev/null || true
 		vmout[$kset]=$(mktemp)
+		kset_tests=("${device_tests[@]}")
+		if [ ${#device_tests[@]} = 0 ] && [ "$kset" != "${ksets[-1]}" ] &&
+		   [ "${BUBLK_EVERY_KERNEL:-0}" = 0 ]; then
+			# the full suite, minus the long kernel-independent tests,
+			# which run on the last kernel only (see ONE_KERNEL_TESTS)
+			for t in selftests/device/t_*.sh; do
+				[[ " $ONE_KERNEL_TESTS " == *" $(basename "$t" .sh) "* ]] || kset_tests+=("$t")
+			done
+		fi
 		BUBLK_VM_KSET=$kset bash selftests/vm/run.sh selftests/device/run-all.sh \
-			"${device_tests[@]}" >"${vmout[$kset]}" 2>&1 &
+			"${kset_tests[@]}" >"${vmout[$kset]}" 2>&1 &
 		vmpid[$kset]=$!
 		if [ "${BUBLK_VM_PARALLEL:-0}" = 0 ]; then
 			wait "${vmpid[$kset]}"
@@ -129,6 +147,8 @@ else
 			vmrc[$kset]=$?
 		fi
 		section "device tests in the VM, kernel set $kset (this machine has no ublk driver)"
+		[ ${#device_tests[@]} = 0 ] && [ "$kset" != "${ksets[-1]}" ] && [ "${BUBLK_EVERY_KERNEL:-0}" = 0 ] &&
+			echo "($ONE_KERNEL_TESTS: on ${ksets[-1]} only)"
 		grep -aE '^(ok|not ok|skip|    |vm:)' "${vmout[$kset]}" | tally
 		if [ "${vmrc[$kset]}" -ne 0 ] && ! grep -aq '^not ok' "${vmout[$kset]}"; then
 			# the VM itself failed: never a silent pass
