@@ -96,6 +96,19 @@ b64() { printf '%s' "$1" | base64 -w0; }
 # multi-threaded TCG can trip over that patching (an int3 Oops mid-run,
 # seen on 7.3 in make test). No watchdog, no patching.
 append="console=ttyS0 panic=-1 quiet oops=panic tsc=reliable"
+# The guest's TSC is the host's (TCG): give the guest its rate instead of
+# letting it calibrate against emulated timers, which a loaded host skews
+# (the guest's clock then runs many times too fast: every bound in the
+# tests goes wrong with it). tsc_khz.c says how it is measured.
+if [ "$(uname -m)" = x86_64 ]; then
+	tsc_bin=$OUT/tsc_khz
+	if [ ! -x "$tsc_bin" ] || [ "$HERE/tsc_khz.c" -nt "$tsc_bin" ]; then
+		mkdir -p "$OUT"
+		${CC:-cc} -O2 -o "$tsc_bin.tmp" "$HERE/tsc_khz.c" && mv "$tsc_bin.tmp" "$tsc_bin"
+	fi
+	tsc_khz=$("$tsc_bin" 2>/dev/null) && [ "${tsc_khz:-0}" -gt 100000 ] &&
+		append+=" tsc_early_khz=$tsc_khz"
+fi
 append+=" bublk_work=$(b64 "$REPO") bublk_cmd=$(b64 "$cmd")"
 # x86 COMMAND_LINE_SIZE is 2048.
 [ ${#append} -lt 2000 ] || die "arguments too long for the kernel command line"
