@@ -71,6 +71,37 @@
 #define UBLK_U_IO_REGISTER_IO_BUF	_IOWR('u', 0x23, struct ublksrv_io_cmd)
 #define UBLK_U_IO_UNREGISTER_IO_BUF	_IOWR('u', 0x24, struct ublksrv_io_cmd)
 
+/*
+ * UBLK_F_BATCH_IO (7.0+): per-queue commands over arrays of tags instead of
+ * one FETCH/COMMIT per tag. The header sits in the SQE's cmd area, the
+ * element array at sqe->addr. Only ioctl-encoded opcodes exist for these.
+ */
+struct ublk_batch_io {
+	__u16	q_id;
+	__u16	flags;		/* UBLK_BATCH_F_* */
+	__u16	nr_elem;
+	__u8	elem_bytes;	/* sizeof(struct ublk_elem_header) + 8 per optional field */
+	__u8	reserved;
+	__u64	reserved2;
+};
+#define UBLK_BATCH_F_HAS_ZONE_LBA		(1U << 0)
+#define UBLK_BATCH_F_HAS_BUF_ADDR		(1U << 1)	/* copy mode: a __u64 buffer address follows */
+#define UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK	(1U << 2)
+
+/* one element of PREP_IO_CMDS and COMMIT_IO_CMDS (FETCH_IO_CMDS returns bare __u16 tags) */
+struct ublk_elem_header {
+	__u16	tag;
+	__u16	buf_index;	/* UBLK_F_AUTO_BUF_REG: where the tag's next request is registered */
+	__s32	result;		/* COMMIT: the request's result */
+};
+
+/* arm every tag once, before START_DEV (CQE: 0 or -errno) */
+#define UBLK_U_IO_PREP_IO_CMDS		_IOWR('u', 0x25, struct ublk_batch_io)
+/* complete requests; CQE: bytes of elements consumed (a prefix), or -errno if none */
+#define UBLK_U_IO_COMMIT_IO_CMDS	_IOWR('u', 0x26, struct ublk_batch_io)
+/* multishot, buffer select: each CQE delivers __u16 tags of new requests */
+#define UBLK_U_IO_FETCH_IO_CMDS		_IOWR('u', 0x27, struct ublk_batch_io)
+
 /* result of a FETCH/COMMIT_AND_FETCH completion */
 #define UBLK_IO_RES_OK			0
 #define UBLK_IO_RES_NEED_GET_DATA	1

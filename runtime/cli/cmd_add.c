@@ -27,6 +27,9 @@
 #include "rundir.h"
 #include "state.h"
 
+/* long options without a letter */
+enum { OPT_BATCH = 0x100 };
+
 static void add_usage(FILE *f)
 {
 	fprintf(f,
@@ -34,7 +37,7 @@ static void add_usage(FILE *f)
 		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
 		"                 [--readonly] [--copy|--user-copy|--zero-copy] [--legacy]\n"
 		"                 [--recovery[=fail-io]]\n"
-		"                 [--no-part-scan]\n"
+		"                 [--no-part-scan] [--batch]\n"
 		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
 		"                 [--set KEY=VALUE]... [--dispatch bpf|c] [--foreground] [--json]\n"
 		"       bublk add -t TARGET --help     the target's own help and options\n\n"
@@ -56,6 +59,8 @@ static void add_usage(FILE *f)
 		"                          request's own pages; the data never enters the daemon\n"
 		"                          (default: the fastest the kernel grants: zero copy, user\n"
 		"                          copy, copy; bublk list shows which)\n"
+		"      --batch             UBLK_F_BATCH_IO (Linux 7.0+): ublk commands over arrays of tags\n"
+		"                          (one multishot fetch and one commit per batch, not per request)\n"
 		"      --legacy            use the pre-6.4 command opcodes instead of ioctl-encoded ones\n"
 		"      --recovery          UBLK_F_USER_RECOVERY(+REISSUE): if the daemon dies, I/O waits\n"
 		"                          and \"bublk recover -n N\" takes the device over\n"
@@ -388,6 +393,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 		{ "copy", no_argument, NULL, 'C' },
 		{ "user-copy", no_argument, NULL, 'U' },
 		{ "zero-copy", no_argument, NULL, 'z' },
+		{ "batch", no_argument, NULL, OPT_BATCH },
 		{ "legacy", no_argument, NULL, 'L' },
 		{ "recovery", optional_argument, NULL, 'R' },
 		{ "no-part-scan", no_argument, NULL, 'P' },
@@ -469,6 +475,9 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			break;
 		case 'z':
 			o->data_mode = BUBLK_MODE_ZERO_COPY;
+			break;
+		case OPT_BATCH:
+			o->batch_io = true;
 			break;
 		case 'L':
 			o->legacy = true;

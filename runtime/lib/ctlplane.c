@@ -87,10 +87,22 @@ int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, 
 		}
 		*want |= UBLK_F_NO_AUTO_PART_SCAN;
 	}
+	if (o->batch_io) {
+		if (!(kf & UBLK_F_BATCH_IO)) {
+			snprintf(err, errlen, "--batch: this kernel's ublk driver lacks UBLK_F_BATCH_IO (Linux 7.0+)");
+			return -EOPNOTSUPP;
+		}
+		if (o->legacy) {
+			snprintf(err, errlen, "--batch needs the ioctl-encoded opcodes: leave out --legacy");
+			return -EINVAL;
+		}
+		*want |= UBLK_F_BATCH_IO;
+	}
 	/* asked for only where present: older drivers may refuse unknown flags */
 	if (kf & UBLK_F_UPDATE_SIZE)
 		*want |= UBLK_F_UPDATE_SIZE;
-	if (o->recovery && (kf & UBLK_F_QUIESCE))
+	/* quiesce counts per-tag commands coming back: not done for batches yet */
+	if (o->recovery && (kf & UBLK_F_QUIESCE) && !o->batch_io)
 		*want |= UBLK_F_QUIESCE;
 	return 0;
 }

@@ -59,6 +59,7 @@ struct bublk_dev_opts {
 	bool		recovery;		/* UBLK_F_USER_RECOVERY(+REISSUE) */
 	bool		recovery_fail_io;	/* with recovery: +FAIL_IO instead of +REISSUE */
 	bool		no_part_scan;		/* UBLK_F_NO_AUTO_PART_SCAN */
+	bool		batch_io;		/* UBLK_F_BATCH_IO: ublk commands over tag arrays */
 	bool		shmem_zc;		/* UBLK_F_SHMEM_ZC + the client socket */
 	const char	*htlb[BUBLK_MAX_HTLB];	/* shared files to register (--htlb) */
 	int		nr_htlb;

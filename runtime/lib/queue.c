@@ -110,7 +110,10 @@ void bublk_commit_io(struct bublk_queue *q, int tag, int err)
 	else
 		res = 0;
 	bublk_stats_io(q, tag, res);
-	queue_ublk_cmd(q, tag, true, res);
+	if (q->batch)
+		bublk_batch_commit(q, tag, res);
+	else
+		queue_ublk_cmd(q, tag, true, res);
 }
 
 static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
@@ -148,6 +151,10 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 		break;
 	case UD_STOP:
 		q->stopping = true;
+		break;
+	case UD_BATCH_FETCH:
+	case UD_BATCH_COMMIT:
+		bublk_batch_cqe(q, cqe);
 		break;
 	}
 }
@@ -198,6 +205,14 @@ static int queue_setup(struct bublk_queue *q)
 			  dev->info.dev_id, q->q_id, strerror(errno));
 		return ret;
 	}
+	if (dev->info.flags & UBLK_F_BATCH_IO) {
+		ret = bublk_batch_start(q);
+		if (ret) {
+			bublk_log("dev %u queue %d: batched commands (PREP_IO_CMDS): %s",
+				  dev->info.dev_id, q->q_id, strerror(-ret));
+			return ret;
+		}
+	}
 	/* a read on the stop eventfd completes when the device is going away */
 	{
 		struct io_uring_sqe *sqe = bublk_get_sqe(q);
@@ -205,7 +220,7 @@ static int queue_setup(struct bublk_queue *q)
 		io_uring_prep_poll_add(sqe, q->stop_fd, POLLIN);
 		sqe->user_data = ud_make(UD_STOP, 0, 0);
 	}
-	for (int tag = 0; tag < q->depth; tag++) {
+	for (int tag = 0; !q->batch && tag < q->depth; tag++) {
 		ret = queue_ublk_cmd(q, tag, false, -1);
 		if (ret)
 			return ret;
@@ -228,7 +243,11 @@ static void *queue_thread(void *arg)
 		return NULL;
 
 	while (!q->stopping) {
-		int ret = io_uring_submit_and_wait(&q->ring, 1);
+		int ret;
+
+		if (q->batch)
+			bublk_batch_flush(q);
+		ret = io_uring_submit_and_wait(&q->ring, 1);
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			bublk_log("dev %u queue %d: io_uring wait: %s", q->dev->info.dev_id,
@@ -254,6 +273,7 @@ static void queue_release(struct bublk_queue *q)
 	if (q->ring_ready)
 		io_uring_queue_exit(&q->ring);
 	q->ring_ready = false;
+	bublk_batch_free(q);
 	if (q->iods)
 		munmap(q->iods, q->iods_bytes);
 	q->iods = NULL;
@@ -323,6 +343,7 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 	q->ring_ready = false;
 	q->stop_fd = -1;
 	q->mode_fd = -1;
+	q->batch = NULL;
 	q->nr_ready = 0;
 	q->nr_done = 0;
 	ret = queue_alloc(dev, q);

@@ -6,6 +6,7 @@
  *   dispatch.c	batches through bublk_dispatch (BPF or C twin) and bublk_done
  *   exec.c	a target's answer: validation, stages, segments as SQEs
  *   mode_*.c	where a request's data lives (struct bublk_data_ops)
+ *   batch_io.c	UBLK_F_BATCH_IO: the ublk commands over arrays of tags
  *   stats.c	counters and the trace ring
  */
 #ifndef BUBLK_QUEUE_H
@@ -122,6 +123,7 @@ struct bublk_queue {
 	struct bublk_seg	*io_segs;	/* [depth][max_segs], validated copies */
 	const struct bublk_data_ops *ops;	/* the device's data mode */
 	int			mode_fd;	/* a file its setup opened (zero copy: /dev/zero), or -1 */
+	struct bublk_batch_io	*batch;		/* UBLK_F_BATCH_IO state (batch_io.c), or NULL */
 	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
 	/*
 	 * This queue's part of the arena. Every target program can write all
@@ -160,6 +162,9 @@ enum {
 	UD_STOP,		/* the stop eventfd fired */
 	UD_DATA_IN,		/* a mode's before_exec transfer (user copy: WRITE data pulled) */
 	UD_DATA_OUT,		/* a mode's after_segs transfer (user copy: READ data pushed) */
+	UD_BATCH_PREP,		/* PREP_IO_CMDS (batch_io.c) */
+	UD_BATCH_FETCH,		/* the multishot FETCH_IO_CMDS */
+	UD_BATCH_COMMIT,	/* COMMIT_IO_CMDS; the tag field holds its array's index */
 };
 
 static inline __u64 ud_make(unsigned int kind, unsigned int tag, __u32 expect)
@@ -220,6 +225,13 @@ int bublk_flat_zero_fill(struct bublk_queue *q, int tag, int i);
 
 /* mode_shmem.c: a data request on a SHMEM_ZC device, at dispatch */
 void bublk_shmem_request(struct bublk_queue *q, int tag, const struct ublksrv_io_desc *iod);
+
+/* batch_io.c: the queue's ublk commands when the device has UBLK_F_BATCH_IO */
+int bublk_batch_start(struct bublk_queue *q);	/* PREP every tag, arm FETCH */
+void bublk_batch_commit(struct bublk_queue *q, int tag, int res);
+void bublk_batch_flush(struct bublk_queue *q);	/* before each submit: COMMIT what is pending */
+void bublk_batch_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe);
+void bublk_batch_free(struct bublk_queue *q);
 
 /* stats.c */
 void bublk_stats_io(struct bublk_queue *q, int tag, int res);
