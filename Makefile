@@ -80,8 +80,7 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-# test targets may include a shipped one (stripe_alt includes bpf/stripe.bpf.c)
-$(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c $(wildcard bpf/*.bpf.c) bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
+$(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

@@ -36,6 +36,7 @@
 
 #define BUBLK_MAX_BACKENDS	16
 #define BUBLK_MAX_SEGS		32	/* descriptors per request */
+#define BUBLK_REASON_LEN	128	/* bublk_refuse()'s text, with its NUL */
 #define BUBLK_MAX_BATCH		1024	/* requests per dispatch call */
 #define BUBLK_SCRATCH_SIZE	4096	/* arena bytes per tag the target may use */
 #define BUBLK_MAX_ROUNDS	8	/* bublk_done follow-up rounds per request */
