@@ -171,9 +171,9 @@ struct bublk_batch {
  * bublk_init may change size (0: the target chooses it), block_size
  * (512 or 4096), attrs, lower max_io_bytes, and ask for a preload; the
  * runtime reads them back before it creates the device. An optional
- * SEC("syscall") bublk_resize(struct bublk_dev_info *want) gets a copy
- * with the proposed size and the backends' current sizes on "bublk
- * resize": 0 accepts, a negative errno refuses (docs/writing-targets.md).
+ * resize hook (BUBLK_RESIZE in bublk.bpf.h) gets a copy with the proposed
+ * size and the backends' current sizes on "bublk resize": 0 accepts, a
+ * negative errno refuses (docs/writing-targets.md).
  */
 struct bublk_dev_info {
 	__u64	size;			/* device bytes */
