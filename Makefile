@@ -52,6 +52,9 @@ LIB_SRCS	:= $(wildcard runtime/lib/*.c) $(wildcard loader/*.c)
 LIB_OBJS	:= $(LIB_SRCS:%.c=$(O)/%.o)
 CLI_SRCS	:= $(wildcard runtime/cli/*.c)
 CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
+# what make install ships; ublk_proto.h and sg_hook.h are the kernel
+# prototype's (docs/kernel-prototype.md) and stay in the tree
+PUBLIC_HDRS	:= include/bublk/abi.h include/bublk/client.h include/bublk/ublk_uapi.h
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
 TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/examples/hello.bpf.o \
@@ -67,7 +70,7 @@ $(O)/vmlinux.h:
 	$(call msg,BTF,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(O)/bpf/sg_hook.bpf.o: bpf/sg_hook.bpf.c include/bublk/sg_hook.h include/bublk/ublk_uapi.h $(O)/vmlinux.h
+$(O)/bpf/sg_hook.bpf.o: bpf/sg_hook.bpf.c include/bublk/sg_hook.h include/bublk/ublk_proto.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -77,8 +80,7 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-# test targets may include a shipped one (stripe_alt includes bpf/stripe.bpf.c)
-$(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c $(wildcard bpf/*.bpf.c) bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
+$(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -214,7 +216,7 @@ install: all
 	install -m 755 $(O)/bublk $(DESTDIR)$(PREFIX)/bin/bublk
 	install -m 644 $(O)/libbublk.a $(DESTDIR)$(LIBDIR)/libbublk.a
 	install -m 644 $(BPF_OBJS) $(DESTDIR)$(TARGETDIR)/
-	install -m 644 include/bublk/*.h $(DESTDIR)$(PREFIX)/include/bublk/
+	install -m 644 $(PUBLIC_HDRS) $(DESTDIR)$(PREFIX)/include/bublk/
 	install -m 644 bpf/bublk.bpf.h $(DESTDIR)$(PREFIX)/include/bublk/bublk.bpf.h
 	install -m 644 $(O)/bublk.pc $(DESTDIR)$(LIBDIR)/pkgconfig/bublk.pc
 

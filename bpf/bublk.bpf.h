@@ -14,6 +14,20 @@
  * device maps, and the "bublk_dispatch" program that runs my_map over a
  * whole batch of requests in one BPF_PROG_RUN.
  *
+ * The rest of a target's shape is declared the same way, each at most once:
+ *
+ *	BUBLK_HELP("...");		what "bublk add -t NAME --help" says
+ *	BUBLK_CONFIG(struct my_opts);	its --set options
+ *	BUBLK_INIT(my_init);		check the device, choose its size
+ *	BUBLK_DONE(my_done);		react to finished segments
+ *	BUBLK_PRELOAD(pages);		on-disk state to read at start ...
+ *	BUBLK_LOAD(my_load);		... and the hook that reads it
+ *	BUBLK_RESIZE(my_resize);	accept or refuse "bublk resize"
+ *
+ * Each generates the program the runtime runs for that role, under the one
+ * name the loader knows it by; no target names a program itself. A hook
+ * that refuses says why with bublk_refuse(-errno, "reason").
+ *
  * Debian's libbpf 1.1 cannot handle global __arena variables, so the arena
  * is only reached through addresses the runtime hands in (struct
  * bublk_batch); every page of it is populated by the runtime before the
@@ -133,8 +147,8 @@ static __always_inline cfg_type *bublk_config_get(void)				\
 
 /*
  * BUBLK_PRELOAD(pages): room for on-disk state the runtime copies in at
- * start (see struct bublk_dev_info.preload_*); a SEC("syscall") program
- * "bublk_load" then turns it into the target's maps.
+ * start (see struct bublk_dev_info.preload_*); the BUBLK_LOAD hook then
+ * turns it into the target's maps.
  */
 #define BUBLK_PRELOAD(pages)							\
 struct {									\
@@ -144,7 +158,29 @@ struct {									\
 	__type(value, struct bublk_page);					\
 } bublk_preload SEC(".maps")
 
-/* BUBLK_HELP("..."): what "bublk add -t NAME --help" prints about the target */
+/*
+ * Why the target refused: bublk_refuse(-errno, "reason") writes the reason
+ * here and returns -errno; the loader prints it with the error (in the
+ * spirit of sched_ext's UEI_RECORD). Cleared before each hook runs.
+ */
+char bublk_reason[BUBLK_REASON_LEN] __attribute__((aligned(8)));
+
+/*
+ * return bublk_refuse(-EDOM, "chunk must be a power of two >= 4K");
+ * reason: a string literal (copied as constant stores, no helper call).
+ */
+#define bublk_refuse(err, reason)						\
+({										\
+	_Static_assert(sizeof(reason) <= BUBLK_REASON_LEN,			\
+		       "bublk_refuse: the reason is longer than 127 characters");	\
+	__builtin_memcpy(bublk_reason, reason, sizeof(reason));			\
+	(err);									\
+})
+
+/*
+ * BUBLK_HELP("..."): what "bublk add -t NAME --help" prints about the
+ * target; its first line is the target's entry in "bublk add --help".
+ */
 #define BUBLK_HELP(text) const volatile char bublk_target_help[] = text
 
 /* where a map function writes its answer for one request */
@@ -367,5 +403,52 @@ static long __bublk_done_one(__u64 i, void *data)				\
 	return __BUBLK_RUN_ONE(done_fn, i, l);					\
 }										\
 __BUBLK_BATCH_PROG(bublk_done, __bublk_done_one)
+
+/*
+ * BUBLK_INIT(init_fn): runs once, after the options were written and before
+ * the device goes live. int init_fn(struct bublk_dev_info *di) checks the
+ * device (backends and their sizes, options), may set di->size (0 = the
+ * user gave none) and other fields, and returns 0 or refuses with
+ * bublk_refuse(-errno, "why").
+ */
+#define BUBLK_INIT(init_fn)							\
+SEC("syscall")									\
+int bublk_init(void *ctx)							\
+{										\
+	struct bublk_dev_info *di = bublk_dev_info();				\
+										\
+	bublk_reason[0] = 0;							\
+	if (!di)								\
+		return -EINVAL;							\
+	return init_fn(di);							\
+}
+
+/*
+ * BUBLK_LOAD(load_fn): with BUBLK_PRELOAD, runs once after the runtime
+ * copied the range bublk_init asked for into bublk_preload.
+ * int load_fn(void) returns 0 or bublk_refuse(-errno, "why").
+ */
+#define BUBLK_LOAD(load_fn)							\
+SEC("syscall")									\
+int bublk_load(void *ctx)							\
+{										\
+	bublk_reason[0] = 0;							\
+	return load_fn();							\
+}
+
+/*
+ * BUBLK_RESIZE(resize_fn): "bublk resize" asks first. int resize_fn(
+ * struct bublk_dev_info *want) gets a copy of the device with the proposed
+ * size and the backends' current sizes; 0 accepts, bublk_refuse(-errno,
+ * "why") refuses. Without it the target cannot be resized. want is the
+ * program's context: read it at fixed offsets (or copy it first).
+ */
+#define BUBLK_RESIZE(resize_fn)							\
+SEC("syscall")									\
+int bublk_resize(struct bublk_dev_info *want)					\
+{										\
+	bublk_reason[0] = 0;							\
+	return resize_fn(want);							\
+}
 
 #endif /* BUBLK_BPF_H */

@@ -108,7 +108,7 @@ static __always_inline int fault_map(const struct bublk_req *rq, struct bublk_em
 	return BUBLK_ACT_EXEC;
 }
 
-BUBLK_HELP("fault: one backend mapped like loop, with failures and delays from the\npinned map fault_rules (8 rules; change them live with bpftool map update).\nRule 0 can be given here; ops is a bit mask: 1 read, 2 write, 4 flush,\n8 discard, 32 write-zeroes; start/end in 512-byte sectors (end 0 = to the end).\n  bublk add -t fault -f disk.img --set ops=1 --set err=5 --set start=2048 --set end=4096");
+BUBLK_HELP("fault: like loop, with failures and delays from rules (map fault_rules).\nThe pinned map fault_rules holds 8 rules; change them live with bpftool map update.\nRule 0 can be given here; ops is a bit mask: 1 read, 2 write, 4 flush,\n8 discard, 32 write-zeroes; start/end in 512-byte sectors (end 0 = to the end).\n  bublk add -t fault -f disk.img --set ops=1 --set err=5 --set start=2048 --set end=4096");
 BUBLK_TARGET("fault", fault_map);
 
 /* only delayed failures ask for this; anything else finishes as it ran */
@@ -126,22 +126,24 @@ static __always_inline int fault_done(const struct bublk_req *rq, struct bublk_e
 
 BUBLK_DONE(fault_done);
 
-SEC("syscall")
-int bublk_init(void *ctx)
+static int fault_init(struct bublk_dev_info *di)
 {
 	struct fault_config *cfg = bublk_config_get();
-	struct bublk_dev_info *di = bublk_dev_info();
 	struct fault_rule *r;
 	__u32 zero = 0;
 
-	if (!cfg || !di || di->nr_backends != 1)
+	if (!cfg)
 		return -EINVAL;
+	if (di->nr_backends != 1)
+		return bublk_refuse(-EINVAL, "fault needs exactly one backing file (-f FILE)");
 	if (!di->size)
 		di->size = di->backend_size[0];
 	if (di->size > di->backend_size[0])
-		return -ENOSPC;
-	if (cfg->err > 4095 || cfg->delay_us > BUBLK_MAX_DELAY_US)
-		return -EDOM;
+		return bublk_refuse(-ENOSPC, "the backing file is smaller than the device");
+	if (cfg->err > 4095)
+		return bublk_refuse(-EDOM, "err is an errno: 0 to 4095");
+	if (cfg->delay_us > BUBLK_MAX_DELAY_US)
+		return bublk_refuse(-EDOM, "delay_us is at most 10000000 (10 s)");
 	r = bpf_map_lookup_elem(&fault_rules, &zero);
 	if (!r)
 		return -EINVAL;
@@ -156,10 +158,13 @@ int bublk_init(void *ctx)
 	}
 	return 0;
 }
+BUBLK_INIT(fault_init);
 
 /* bublk resize: like loop, the device must still lie inside the file */
-SEC("syscall")
-int bublk_resize(struct bublk_dev_info *want)
+static int fault_resize(struct bublk_dev_info *want)
 {
-	return want->size <= want->backend_size[0] ? 0 : -ENOSPC;
+	if (want->size > want->backend_size[0])
+		return bublk_refuse(-ENOSPC, "the backing file is smaller than that: grow it first");
+	return 0;
 }
+BUBLK_RESIZE(fault_resize);

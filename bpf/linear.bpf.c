@@ -127,16 +127,16 @@ static __always_inline int linear_map(const struct bublk_req *rq, struct bublk_e
 BUBLK_HELP("linear: the backing files concatenated in order (each rounded down to 4K).\n  bublk add -t linear -f a.img,b.img,c.img");
 BUBLK_TARGET("linear", linear_map);
 
-SEC("syscall")
-int bublk_init(void *ctx)
+static int linear_init(struct bublk_dev_info *di)
 {
-	struct bublk_dev_info *di = bublk_dev_info();
 	struct linear_layout *l = layout();
 	__u64 pos = 0;
 	__u32 n;
 
-	if (!di || !l || di->nr_backends < 1 || di->nr_backends > BUBLK_MAX_BACKENDS)
+	if (!l)
 		return -EINVAL;
+	if (di->nr_backends < 1 || di->nr_backends > BUBLK_MAX_BACKENDS)
+		return bublk_refuse(-EINVAL, "linear needs 1 to 16 backing files (-f a.img,b.img,...)");
 	n = di->nr_backends;
 	for (__u32 i = 0; i < BUBLK_MAX_BACKENDS; i++) {
 		__u32 k = i;
@@ -152,6 +152,7 @@ int bublk_init(void *ctx)
 	if (!di->size)
 		di->size = pos;
 	if (di->size > pos)
-		return -ENOSPC;
+		return bublk_refuse(-ENOSPC, "the backing files together are smaller than the device");
 	return 0;
 }
+BUBLK_INIT(linear_init);

@@ -39,23 +39,23 @@ BUBLK_HELP("loop: the device is one backing file or block device, byte for byte.
 BUBLK_TARGET("loop", loop_map);
 
 /* refuse a device the backing file cannot hold, before it goes live */
-SEC("syscall")
-int bublk_init(void *ctx)
+static int loop_init(struct bublk_dev_info *di)
 {
-	struct bublk_dev_info *di = bublk_dev_info();
-
-	if (!di || di->nr_backends != 1)
-		return -EINVAL;
+	if (di->nr_backends != 1)
+		return bublk_refuse(-EINVAL, "loop needs exactly one backing file (-f FILE)");
 	if (!di->size)
 		di->size = di->backend_size[0];	/* default: the whole file */
 	if (di->backend_size[0] < di->size)
-		return -ENOSPC;
+		return bublk_refuse(-ENOSPC, "the backing file is smaller than the device");
 	return 0;
 }
+BUBLK_INIT(loop_init);
 
 /* bublk resize: the proposed size (want, a copy) must still lie inside the file */
-SEC("syscall")
-int bublk_resize(struct bublk_dev_info *want)
+static int loop_resize(struct bublk_dev_info *want)
 {
-	return want->size <= want->backend_size[0] ? 0 : -ENOSPC;
+	if (want->size > want->backend_size[0])
+		return bublk_refuse(-ENOSPC, "the backing file is smaller than that: grow it first");
+	return 0;
 }
+BUBLK_RESIZE(loop_resize);

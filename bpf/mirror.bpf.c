@@ -115,7 +115,7 @@ static __always_inline int mirror_map(const struct bublk_req *rq, struct bublk_e
 	return bublk_complete(e, -EOPNOTSUPP);
 }
 
-BUBLK_HELP("mirror (RAID1): 2 to 4 legs, each holding the whole device. Writes go to\nevery healthy leg, reads to one; a leg that fails is marked failed in the\npinned map mirror_legs and dropped, and the read is retried elsewhere.\n  bublk add -t mirror -f a.img,b.img [--recovery]\nbalance: 0 spreads reads by 64K region (default), 1 reads the first healthy leg.");
+BUBLK_HELP("mirror (RAID1): 2 to 4 legs; a failing leg is dropped and I/O goes on.\nEach leg holds the whole device. Writes go to every healthy leg, reads to one; a leg that fails is marked failed in the\npinned map mirror_legs and dropped, and the read is retried elsewhere.\n  bublk add -t mirror -f a.img,b.img [--recovery]\nbalance: 0 spreads reads by 64K region (default), 1 reads the first healthy leg.");
 BUBLK_TARGET("mirror", mirror_map);
 
 /* a segment failed: mark its leg, then retry the read or settle the write */
@@ -147,28 +147,30 @@ static __always_inline int mirror_done(const struct bublk_req *rq, struct bublk_
 
 BUBLK_DONE(mirror_done);
 
-SEC("syscall")
-int bublk_init(void *ctx)
+static int mirror_init(struct bublk_dev_info *di)
 {
 	struct mirror_config *cfg = bublk_config_get();
-	struct bublk_dev_info *di = bublk_dev_info();
 	__u64 min;
 	__u32 n;
 
-	if (!cfg || !di || di->nr_backends < 2 || di->nr_backends > MIRROR_MAX_LEGS)
+	if (!cfg)
 		return -EINVAL;
+	if (di->nr_backends < 2 || di->nr_backends > MIRROR_MAX_LEGS)
+		return bublk_refuse(-EINVAL, "mirror needs 2 to 4 legs (-f a.img,b.img)");
 	if (cfg->balance > 1)
-		return -EDOM;
+		return bublk_refuse(-EDOM, "balance is 0 (spread reads) or 1 (first healthy leg)");
 	n = di->nr_backends;
 	min = bublk_min_backend_size(di, n) & ~4095ULL;
 	if (!di->size)
 		di->size = min;
-	return di->size > min ? -ENOSPC : 0;
+	if (di->size > min)
+		return bublk_refuse(-ENOSPC, "a leg is smaller than the device");
+	return 0;
 }
+BUBLK_INIT(mirror_init);
 
 /* bublk resize: every leg must hold the new size, as at bublk_init */
-SEC("syscall")
-int bublk_resize(struct bublk_dev_info *want)
+static int mirror_resize(struct bublk_dev_info *want)
 {
 	/* the context may only be read at fixed offsets: work on a copy */
 	struct bublk_dev_info d = *want;
@@ -176,5 +178,8 @@ int bublk_resize(struct bublk_dev_info *want)
 
 	if (n < 2 || n > MIRROR_MAX_LEGS)
 		return -EINVAL;
-	return d.size <= (bublk_min_backend_size(&d, n) & ~4095ULL) ? 0 : -ENOSPC;
+	if (d.size > (bublk_min_backend_size(&d, n) & ~4095ULL))
+		return bublk_refuse(-ENOSPC, "a leg is smaller than that: grow it first");
+	return 0;
 }
+BUBLK_RESIZE(mirror_resize);

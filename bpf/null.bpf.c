@@ -7,12 +7,12 @@ static __always_inline int null_map(const struct bublk_req *rq, struct bublk_emi
 	return bublk_complete(e, 0);
 }
 
-BUBLK_HELP("null: completes every request at once without touching data (reads return\nwhatever the buffer held). Needs --size. For measuring the runtime itself.");
+BUBLK_HELP("null: completes every request at once, touching no data; needs --size.\nReads return whatever the buffer held. For measuring the runtime itself.");
 BUBLK_TARGET("null", null_map);
 
 /* bublk resize: no data, so any size will do */
-SEC("syscall")
-int bublk_resize(struct bublk_dev_info *want)
+static int null_resize(struct bublk_dev_info *want)
 {
 	return 0;
 }
+BUBLK_RESIZE(null_resize);

@@ -183,8 +183,8 @@ static __always_inline int overlay_map(const struct bublk_req *rq, struct bublk_
 	return w.err ? bublk_complete(e, w.err) : BUBLK_ACT_EXEC;
 }
 
-BUBLK_HELP("overlay: copy-on-write over a read-only base image. Reads of blocks never\n"
-	   "written come from the base; the first write of a block copies it into the\n"
+BUBLK_HELP("overlay: copy-on-write over a read-only base: --base IMG -f OVERLAY.\n"
+	   "Reads of blocks never written come from the base; the first write of a block copies it into the\n"
 	   "overlay file, whose first 1 MiB is the block table (kept on disk, so a new\n"
 	   "daemon finds every acknowledged write). 4K blocks, requests up to 64K.\n"
 	   "  bublk add -t overlay --base base.img -f overlay.img");
@@ -218,23 +218,24 @@ static __always_inline int overlay_done(const struct bublk_req *rq, struct bublk
 
 BUBLK_DONE(overlay_done);
 
-SEC("syscall")
-int bublk_init(void *ctx)
+static int overlay_init(struct bublk_dev_info *di)
 {
-	struct bublk_dev_info *di = bublk_dev_info();
 	struct ovl_state *st = state();
 	__u64 slots;
 
-	if (!di || !st || di->nr_backends != 2)
-		return -EINVAL;	/* -f OVERLAY --base IMG */
+	if (!st)
+		return -EINVAL;
+	if (di->nr_backends != 2)
+		return bublk_refuse(-EINVAL, "overlay needs -f OVERLAY and --base IMG");
+	/* not even one slot after the table */
 	if (di->backend_size[0] < OVL_DATA_OFF + OVL_BLOCK)
-		return -ENOSPC;	/* not even one slot after the table */
+		return bublk_refuse(-ENOSPC, "the overlay file is smaller than its 1 MiB block table plus one block");
 	slots = (di->backend_size[0] - OVL_DATA_OFF) / OVL_BLOCK;
 	st->nr_slots = slots < OVL_MAX_SLOTS ? slots : OVL_MAX_SLOTS;
 	if (!di->size)
 		di->size = di->backend_size[1] & ~(__u64)(OVL_BLOCK - 1);
 	if (di->size > di->backend_size[1])
-		return -ENOSPC;
+		return bublk_refuse(-ENOSPC, "the base image is smaller than the device");
 	st->nr_blocks = di->size / OVL_BLOCK;
 	st->next_slot = 0;
 	di->block_size = OVL_BLOCK;
@@ -247,6 +248,7 @@ int bublk_init(void *ctx)
 	di->preload_pages = OVL_TABLE_PAGES;
 	return 0;
 }
+BUBLK_INIT(overlay_init);
 
 struct ovl_load {
 	struct ovl_state	*st;
@@ -274,8 +276,7 @@ static long ovl_load_entry(__u64 i, void *data)
 	return 0;
 }
 
-SEC("syscall")
-int bublk_load(void *ctx)
+static int overlay_load(void)
 {
 	struct ovl_load l = { .st = state() };
 
@@ -284,3 +285,4 @@ int bublk_load(void *ctx)
 	bpf_loop(OVL_MAX_SLOTS, ovl_load_entry, &l, 0);
 	return 0;
 }
+BUBLK_LOAD(overlay_load);

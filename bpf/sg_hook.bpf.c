@@ -21,6 +21,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bublk/sg_hook.h>
 #include <bublk/ublk_uapi.h>
+#include <bublk/ublk_proto.h>
 
 #define __arena __attribute__((address_space(1)))
 

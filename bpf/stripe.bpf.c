@@ -15,11 +15,6 @@ struct stripe_config {
 };
 BUBLK_CONFIG(struct stripe_config);
 
-/* a build variant may watch every request (the reload test's does) */
-#ifndef STRIPE_MAP_HOOK
-#define STRIPE_MAP_HOOK(rq) do { } while (0)
-#endif
-
 /* what split() hands its per-piece step (bublk_emit is the caller's) */
 struct stripe_walk {
 	struct bublk_emit	*e;
@@ -79,7 +74,6 @@ static __always_inline int stripe_map(const struct bublk_req *rq, struct bublk_e
 
 	if (!cfg || !di || !cfg->chunk || !di->nr_backends)
 		return bublk_complete(e, -EIO);
-	STRIPE_MAP_HOOK(rq);
 	n = di->nr_backends;
 	switch (rq->op) {
 	case BUBLK_OP_READ:
@@ -109,32 +103,33 @@ static __always_inline int stripe_map(const struct bublk_req *rq, struct bublk_e
 BUBLK_HELP("stripe (RAID0): chunk c on backend c % N at offset (c / N) * chunk.\n  bublk add -t stripe -f a.img,b.img,c.img,d.img --chunk 64K\nchunk: a power of two >= 4K (default 64K); a largest request must fit 32 pieces.");
 BUBLK_TARGET("stripe", stripe_map);
 
-SEC("syscall")
-int bublk_init(void *ctx)
+static int stripe_init(struct bublk_dev_info *di)
 {
 	struct stripe_config *cfg = bublk_config_get();
-	struct bublk_dev_info *di = bublk_dev_info();
 	__u64 min, per_backend;
 	__u32 n;
 
-	if (!cfg || !di || di->nr_backends < 1 || di->nr_backends > BUBLK_MAX_BACKENDS)
+	if (!cfg)
 		return -EINVAL;
+	if (di->nr_backends < 1 || di->nr_backends > BUBLK_MAX_BACKENDS)
+		return bublk_refuse(-EINVAL, "stripe needs 1 to 16 backing files (-f a.img,b.img,...)");
 	n = di->nr_backends;
 	if (!cfg->chunk)
 		cfg->chunk = 64 << 10;
 	if (cfg->chunk < 4096 || (cfg->chunk & (cfg->chunk - 1)))
-		return -EDOM;
+		return bublk_refuse(-EDOM, "chunk must be a power of two >= 4K");
 	/* a largest request must fit in BUBLK_MAX_SEGS pieces */
 	if (di->max_io_bytes / cfg->chunk + 2 > BUBLK_MAX_SEGS)
-		return -ERANGE;
+		return bublk_refuse(-ERANGE, "a largest request would need more than 32 pieces: raise the chunk or lower --max-io");
 	min = bublk_min_backend_size(di, n);
 	/* not even one chunk per backend: say so, not "device size is 0" */
 	if (min < cfg->chunk)
-		return -EFBIG;
+		return bublk_refuse(-EFBIG, "the chunk is larger than the smallest backing file: lower it");
 	if (!di->size)
 		di->size = min / cfg->chunk * cfg->chunk * n;
 	per_backend = (di->size + cfg->chunk * n - 1) / (cfg->chunk * n) * cfg->chunk;
 	if (per_backend > min)
-		return -ENOSPC;
+		return bublk_refuse(-ENOSPC, "the backing files are too small for this device size");
 	return 0;
 }
+BUBLK_INIT(stripe_init);

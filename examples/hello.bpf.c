@@ -89,23 +89,24 @@ BUBLK_TARGET("hello", hello_map);
 /*
  * Optional: runs once when the device is created, after the options were
  * written. Check them, and choose the device size if the user gave none.
- * A negative errno refuses the device with a message.
+ * bublk_refuse(-errno, "why") refuses the device; bublk add prints why.
  */
-SEC("syscall")
-int bublk_init(void *ctx)
+static int hello_init(struct bublk_dev_info *di)
 {
 	struct hello_config *cfg = bublk_config_get();
-	struct bublk_dev_info *di = bublk_dev_info();
 
-	if (!cfg || !di || di->nr_backends != 1)
-		return -EINVAL;			/* exactly one -f FILE */
+	if (!cfg)
+		return -EINVAL;
+	if (di->nr_backends != 1)
+		return bublk_refuse(-EINVAL, "hello needs exactly one backing file (-f FILE)");
 	if (cfg->skip % 4096)
-		return -EDOM;			/* keep the device 4K aligned */
+		return bublk_refuse(-EDOM, "skip must be a multiple of 4K");
 	if (cfg->skip >= di->backend_size[0])
-		return -ENOSPC;
+		return bublk_refuse(-ENOSPC, "skip is past the end of the backing file");
 	if (!di->size)
 		di->size = di->backend_size[0] - cfg->skip;
 	if (cfg->skip + di->size > di->backend_size[0])
-		return -ENOSPC;
+		return bublk_refuse(-ENOSPC, "the backing file is too small for this size after skip");
 	return 0;
 }
+BUBLK_INIT(hello_init);

@@ -57,40 +57,144 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* value of a read-only global (.rodata) the object was compiled with */
-const void *bublk_rodata_var(struct bpf_object *obj, const char *var, size_t *size)
+/*
+ * The internal map of a global data section (".rodata", ".bss"): libbpf
+ * names it "<object prefix><section>". String literals get sections of
+ * their own (".rodata.str1.1"), hence the exact suffix.
+ */
+static struct bpf_map *datasec_map(struct bpf_object *obj, const char *sec)
 {
-	const struct btf_var_secinfo *vsi;
-	const struct btf_type *sec;
-	struct bpf_map *map, *rodata = NULL;
-	struct btf *btf = bpf_object__btf(obj);
-	const char *data;
-	size_t data_sz;
-	int id;
+	size_t sl = strlen(sec);
+	struct bpf_map *map;
 
 	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__is_internal(map) && strstr(bpf_map__name(map), ".rodata"))
-			rodata = map;
+		const char *name = bpf_map__name(map);
+		size_t nl = strlen(name);
+
+		if (bpf_map__is_internal(map) && nl >= sl && !strcmp(name + nl - sl, sec))
+			return map;
 	}
-	if (!btf || !rodata)
-		return NULL;
-	data = bpf_map__initial_value(rodata, &data_sz);
-	id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
-	if (!data || id < 0)
-		return NULL;
+	return NULL;
+}
+
+/* where var lies in section sec: offset and size, from the object's BTF */
+static int datasec_find(struct bpf_object *obj, const char *sec_name, const char *var,
+			__u32 *off, __u32 *size)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *vsi;
+	const struct btf_type *sec;
+	int id;
+
+	if (!btf)
+		return -ENOENT;
+	id = btf__find_by_name_kind(btf, sec_name, BTF_KIND_DATASEC);
+	if (id < 0)
+		return -ENOENT;
 	sec = btf__type_by_id(btf, id);
 	vsi = btf_var_secinfos(sec);
 	for (int i = 0; i < btf_vlen(sec); i++, vsi++) {
 		const struct btf_type *v = btf__type_by_id(btf, vsi->type);
 
-		if (strcmp(btf__name_by_offset(btf, v->name_off), var))
-			continue;
-		if (vsi->offset + vsi->size > data_sz)
-			return NULL;
-		*size = vsi->size;
-		return data + vsi->offset;
+		if (!strcmp(btf__name_by_offset(btf, v->name_off), var)) {
+			*off = vsi->offset;
+			*size = vsi->size;
+			return 0;
+		}
 	}
-	return NULL;
+	return -ENOENT;
+}
+
+/* value of a read-only global (.rodata) the object was compiled with */
+const void *bublk_rodata_var(struct bpf_object *obj, const char *var, size_t *size)
+{
+	struct bpf_map *rodata = datasec_map(obj, ".rodata");
+	const char *data;
+	size_t data_sz;
+	__u32 off, sz;
+
+	if (!rodata || datasec_find(obj, ".rodata", var, &off, &sz))
+		return NULL;
+	data = bpf_map__initial_value(rodata, &data_sz);
+	if (!data || off + sz > data_sz)
+		return NULL;
+	*size = sz;
+	return data + off;
+}
+
+int bublk_target_reason(struct bublk_target *t, char *out, size_t outlen)
+{
+	struct bpf_map *bss = t->obj ? datasec_map(t->obj, ".bss") : NULL;
+	__u32 off, sz, zero = 0;
+	char *val;
+	int ret = -ENOENT;
+
+	if (outlen)
+		out[0] = 0;
+	if (!bss || bpf_map__fd(bss) < 0 ||
+	    datasec_find(t->obj, ".bss", "bublk_reason", &off, &sz) ||
+	    off + sz > bpf_map__value_size(bss) || !outlen)
+		return -ENOENT;
+	val = calloc(1, bpf_map__value_size(bss));
+	if (!val)
+		return -ENOMEM;
+	if (!bpf_map_lookup_elem(bpf_map__fd(bss), &zero, val) && val[off]) {
+		snprintf(out, outlen, "%.*s", (int)strnlen(val + off, sz), val + off);
+		ret = 0;
+	}
+	free(val);
+	return ret;
+}
+
+/*
+ * The hooks a target declares (BUBLK_TARGET, BUBLK_INIT, ... in bublk.bpf.h),
+ * each a SEC("syscall") program under the one name its macro gives it.
+ */
+static const struct {
+	const char	*prog;
+	size_t		off;		/* of its struct bpf_program * in struct bublk_target */
+	const char	*macro;
+} hooks[] = {
+	{ "bublk_dispatch",	offsetof(struct bublk_target, dispatch),	"BUBLK_TARGET" },
+	{ "bublk_done",		offsetof(struct bublk_target, done),		"BUBLK_DONE" },
+	{ "bublk_init",		offsetof(struct bublk_target, init),		"BUBLK_INIT" },
+	{ "bublk_load",		offsetof(struct bublk_target, load),		"BUBLK_LOAD" },
+	{ "bublk_resize",	offsetof(struct bublk_target, resize),		"BUBLK_RESIZE" },
+};
+
+static int find_hooks(struct bublk_target *t, char *err, size_t errlen)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, t->obj) {
+		const char *name = bpf_program__name(p);
+		size_t i;
+
+		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
+			if (!strcmp(name, hooks[i].prog))
+				break;
+		if (i == sizeof(hooks) / sizeof(hooks[0])) {
+			/* a misspelt hook would otherwise never run */
+			if (!strncmp(name, "bublk_", 6)) {
+				set_err(err, errlen, "%s: program \"%s\" is no bublk hook: declare hooks with BUBLK_INIT(), BUBLK_DONE(), BUBLK_LOAD(), BUBLK_RESIZE() (bublk.bpf.h)",
+					t->path, name);
+				return -EINVAL;
+			}
+			continue;
+		}
+		if (bpf_program__type(p) != BPF_PROG_TYPE_SYSCALL) {
+			set_err(err, errlen, "%s: program \"%s\" must be SEC(\"syscall\"): declare it with %s() (bublk.bpf.h)",
+				t->path, name, hooks[i].macro);
+			return -EINVAL;
+		}
+		*(struct bpf_program **)((char *)t + hooks[i].off) = p;
+	}
+	if (!t->dispatch) {
+		set_err(err, errlen, "%s: no \"bublk_dispatch\" program: declare the target with BUBLK_TARGET() (bublk.bpf.h)",
+			t->path);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_t errlen)
@@ -149,9 +253,6 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 			 (const char *)v);
 	t->arena_map = bpf_object__find_map_by_name(t->obj, "bublk_arena");
 	t->dev_map = bpf_object__find_map_by_name(t->obj, "bublk_dev");
-	t->dispatch = bpf_object__find_program_by_name(t->obj, "bublk_dispatch");
-	t->init = bpf_object__find_program_by_name(t->obj, "bublk_init");
-	t->done = bpf_object__find_program_by_name(t->obj, "bublk_done");
 	if (!t->arena_map || bpf_map__type(t->arena_map) != (enum bpf_map_type)BPF_MAP_TYPE_ARENA) {
 		set_err(err, errlen, "%s: missing arena map \"bublk_arena\"", path);
 		ret = -EINVAL;
@@ -162,19 +263,12 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 		ret = -EINVAL;
 		goto fail;
 	}
-	if (!t->dispatch || bpf_program__type(t->dispatch) != BPF_PROG_TYPE_SYSCALL) {
-		set_err(err, errlen, "%s: missing SEC(\"syscall\") program \"bublk_dispatch\"", path);
-		ret = -EINVAL;
+	ret = find_hooks(t, err, errlen);
+	if (ret)
 		goto fail;
-	}
 	ret = bublk_pin_claim_state(t, err, errlen);
 	if (ret)
 		goto fail;
-	if (t->done && bpf_program__type(t->done) != BPF_PROG_TYPE_SYSCALL) {
-		set_err(err, errlen, "%s: program \"bublk_done\" must be SEC(\"syscall\")", path);
-		ret = -EINVAL;
-		goto fail;
-	}
 	return 0;
 fail:
 	bpf_object__close(t->obj);
@@ -275,18 +369,24 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 			return ret;
 		}
 		if (retval) {
-			int r = -retval;
-
-			set_err(err, errlen, "target %s refused the device: %s%s", t->name, strerror(r),
-				r == ENOSPC ? " (a backing file is smaller than the device)" :
-				r == EINVAL ? " (wrong number of backing files for this target?)" :
-				r == EDOM ? " (an option is out of range, e.g. chunk not a power of two >= 4K)" :
-				r == ERANGE ? " (a largest request would need too many segments: raise the chunk or lower --max-io)" :
-				r == EFBIG ? " (an option is larger than the backing files allow, e.g. a chunk larger than the smallest file: lower it)" : "");
+			bublk_target_refusal(t, "refused the device", retval, err, errlen);
 			return retval < 0 ? retval : -EINVAL;
 		}
 	}
 	return bublk_pin_all(t, err, errlen);
+}
+
+void bublk_target_refusal(struct bublk_target *t, const char *what, int retval, char *err,
+			  size_t errlen)
+{
+	char why[BUBLK_REASON_LEN];
+	int r = retval < 0 ? -retval : retval;
+
+	/* the target's own words (bublk_refuse), else only the errno */
+	if (!bublk_target_reason(t, why, sizeof(why)))
+		set_err(err, errlen, "target %s %s: %s (%s)", t->name, what, why, strerror(r));
+	else
+		set_err(err, errlen, "target %s %s: %s", t->name, what, strerror(r));
 }
 
 int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev)

@@ -22,8 +22,11 @@ struct bublk_target {
 	struct bpf_map		*arena_map;
 	struct bpf_map		*dev_map;
 	struct bpf_program	*dispatch;
-	struct bpf_program	*init;		/* optional "bublk_init" */
-	struct bpf_program	*done;		/* optional "bublk_done" */
+	/* the hooks bublk.bpf.h's macros declare; all but dispatch optional */
+	struct bpf_program	*init;		/* BUBLK_INIT */
+	struct bpf_program	*done;		/* BUBLK_DONE */
+	struct bpf_program	*load;		/* BUBLK_LOAD */
+	struct bpf_program	*resize;	/* BUBLK_RESIZE */
 	int			dispatch_fd;
 	int			done_fd;	/* -1: no completion program */
 	void			*arena;		/* BUBLK_ARENA_ADDR once loaded (higher under ASan) */
@@ -51,6 +54,14 @@ struct bublk_target {
  */
 int bublk_target_resolve(const char *name_or_path, char *out, size_t outlen);
 
+/*
+ * Every target object found where bublk_target_resolve() looks, first of
+ * each name, sorted: "NAME  first line of its BUBLK_HELP" per line to f
+ * (prefix before each), or with f NULL only the names, ", "-separated, in
+ * names. Returns how many.
+ */
+int bublk_target_list(FILE *f, const char *prefix, char *names, size_t nameslen);
+
 /* open and check an object (ABI version, required maps and programs) */
 int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_t errlen);
 
@@ -59,6 +70,13 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 		      const struct bublk_dev_info *dev, const char *const *config, int nr_config,
 		      char *err, size_t errlen);
+
+/* why the target's last hook refused (bublk_refuse), or -ENOENT if it said nothing */
+int bublk_target_reason(struct bublk_target *t, char *out, size_t outlen);
+
+/* err = "target NAME <what>: <reason> (<strerror>)", the reason if it gave one */
+void bublk_target_refusal(struct bublk_target *t, const char *what, int retval, char *err,
+			  size_t errlen);
 
 /* the device description as the target left it (bublk_init may set size) */
 int bublk_target_read_dev(struct bublk_target *t, struct bublk_dev_info *dev);

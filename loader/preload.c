@@ -18,12 +18,12 @@ int bublk_target_preload(struct bublk_target *t, int fd, __u64 off, __u32 pages,
 			 char *err, size_t errlen)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(t->obj, "bublk_preload");
-	struct bpf_program *load = bpf_object__find_program_by_name(t->obj, "bublk_load");
+	struct bpf_program *load = t->load;
 	struct bublk_page page;
 	int ret, retval = 0;
 
 	if (!map || bpf_map__value_size(map) != sizeof(page) || !load) {
-		snprintf(err, errlen, "target %s asked for a preload but lacks the bublk_preload map (BUBLK_PRELOAD) or the bublk_load program",
+		snprintf(err, errlen, "target %s asked for a preload but lacks the bublk_preload map (BUBLK_PRELOAD) or a BUBLK_LOAD hook",
 			 t->name);
 		return -EINVAL;
 	}
@@ -54,8 +54,7 @@ int bublk_target_preload(struct bublk_target *t, int fd, __u64 off, __u32 pages,
 		return ret;
 	}
 	if (retval) {
-		snprintf(err, errlen, "target %s could not load its on-disk state: %s", t->name,
-			 strerror(-retval));
+		bublk_target_refusal(t, "could not load its on-disk state", retval, err, errlen);
 		return retval < 0 ? retval : -EINVAL;
 	}
 	return 0;

@@ -25,6 +25,7 @@
 
 #include <bublk/sg_hook.h>
 #include <bublk/ublk_uapi.h>
+#include <bublk/ublk_proto.h>
 #include "sg_hook.h"
 
 /* newer than bookworm's 6.1 UAPI headers */

@@ -36,6 +36,7 @@
 
 #define BUBLK_MAX_BACKENDS	16
 #define BUBLK_MAX_SEGS		32	/* descriptors per request */
+#define BUBLK_REASON_LEN	128	/* bublk_refuse()'s text, with its NUL */
 #define BUBLK_MAX_BATCH		1024	/* requests per dispatch call */
 #define BUBLK_SCRATCH_SIZE	4096	/* arena bytes per tag the target may use */
 #define BUBLK_MAX_ROUNDS	8	/* bublk_done follow-up rounds per request */
@@ -170,9 +171,9 @@ struct bublk_batch {
  * bublk_init may change size (0: the target chooses it), block_size
  * (512 or 4096), attrs, lower max_io_bytes, and ask for a preload; the
  * runtime reads them back before it creates the device. An optional
- * SEC("syscall") bublk_resize(struct bublk_dev_info *want) gets a copy
- * with the proposed size and the backends' current sizes on "bublk
- * resize": 0 accepts, a negative errno refuses (docs/writing-targets.md).
+ * resize hook (BUBLK_RESIZE in bublk.bpf.h) gets a copy with the proposed
+ * size and the backends' current sizes on "bublk resize": 0 accepts, a
+ * negative errno refuses (docs/writing-targets.md).
  */
 struct bublk_dev_info {
 	__u64	size;			/* device bytes */

@@ -7,6 +7,9 @@
  * bublk carries its own definitions. Values are the upstream UAPI numbers.
  * We define the upstream include guard so the old system header, if some
  * other header pulls it in afterwards, does not redefine these.
+ *
+ * Only what upstream has: the scatter/gather prototype's bits, which only
+ * bublk's test module implements, are in ublk_proto.h.
  */
 #ifndef BUBLK_UBLK_UAPI_H
 #define BUBLK_UBLK_UAPI_H
@@ -222,14 +225,6 @@ struct ublksrv_ctrl_dev_info {
 #define UBLK_IO_F_SWAP			(1U << 16)
 #define UBLK_IO_F_NEED_REG_BUF		(1U << 17)
 #define UBLK_IO_F_SHMEM_ZC		(1U << 19)
-/*
- * bublk prototype, NOT upstream: the request's data lies in registered
- * buffers but not as one span; iod->addr is the user address (in the
- * device's BPF arena) of a struct ublk_shmem_sg_iov describing it.  Set only
- * by the test module in selftests/kmod/ with a bublk_sg_ops program
- * attached (include/bublk/sg_hook.h).  Bit chosen far from upstream's.
- */
-#define UBLK_IO_F_SHMEM_SG		(1U << 28)
 
 /* one per tag, in the read-only array mmapped from /dev/ublkcN */
 struct ublksrv_io_desc {
@@ -359,22 +354,5 @@ static inline __u32 ublk_shmem_zc_offset(__u64 addr)
 {
 	return addr & UBLK_SHMEM_ZC_OFF_MASK;
 }
-
-/*
- * bublk prototype (UBLK_IO_F_SHMEM_SG): the iov at iod->addr.  Pieces are
- * in request order; their lengths add up to the request's bytes.
- */
-struct ublk_shmem_sg_entry {
-	__u32	buf_index;
-	__u32	len;
-	__u64	offset;
-};
-
-struct ublk_shmem_sg_iov {
-	__u32	nr;		/* entries */
-	__u32	bytes;		/* sum of the entries' len */
-	__u64	reserved;
-	struct ublk_shmem_sg_entry e[];
-};
 
 #endif /* BUBLK_UBLK_UAPI_H */

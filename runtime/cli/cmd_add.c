@@ -81,14 +81,10 @@ static void add_usage(FILE *f)
 		"      --set KEY=VALUE     a target option (a member of its bublk_config map)\n"
 		"      --chunk SIZE        stripe: chunk size (same as --set chunk=SIZE; default 64K)\n"
 		"  -h, --help              this help\n\n"
-		"targets: null    completes every request at once, needs --size\n"
-		"         loop    the device is FILE, byte for byte\n"
-		"         stripe  RAID0 over FILE,FILE,...; --chunk SIZE\n"
-		"         mirror  RAID1 over 2-4 FILEs; a failing leg is dropped, I/O goes on\n"
-		"         linear  FILE,FILE,... concatenated\n"
-		"         overlay copy-on-write: --base IMG (never written) -f OVERLAY\n"
-		"         fault   FILE with failures/delays from rules (map fault_rules)\n",
+		"targets (each one's own BUBLK_HELP; bublk add -t NAME --help for more):\n",
 		BUBLK_DEF_QUEUES, BUBLK_DEF_DEPTH);
+	if (bublk_target_list(f, "  ", NULL, 0) <= 0)
+		fprintf(f, "  none found (set BUBLK_TARGET_PATH, or give -t PATH.bpf.o)\n");
 }
 
 static int split_files(struct bublk_dev_opts *o, char *list)

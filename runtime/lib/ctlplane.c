@@ -125,19 +125,6 @@ static int backend_size_now(const struct bublk_backend *b, __u64 *size)
 	return 0;
 }
 
-static const char *refusal_hint(int r)
-{
-	switch (r) {
-	case ENOSPC:
-		return " (a backing file is smaller than that: grow it first)";
-	case EDOM:
-		return " (the size does not fit the target's layout, e.g. its chunk)";
-	case EINVAL:
-		return " (the target cannot take that size)";
-	}
-	return "";
-}
-
 /* the device description with the new size and backend sizes, in the map and the runtime */
 static int apply_size(struct bublk_dev *dev, const struct bublk_dev_info *di)
 {
@@ -166,9 +153,9 @@ static int resize_locked(struct bublk_dev *dev, __u64 size, char *err, size_t er
 			 (unsigned long long)size, dev->block_size);
 		return -EINVAL;
 	}
-	prog = bpf_object__find_program_by_name(t->obj, "bublk_resize");
-	if (!prog || bpf_program__type(prog) != BPF_PROG_TYPE_SYSCALL) {
-		snprintf(err, errlen, "target %s cannot be resized: it has no SEC(\"syscall\") program bublk_resize to check its backends",
+	prog = t->resize;
+	if (!prog) {
+		snprintf(err, errlen, "target %s cannot be resized: it declares no BUBLK_RESIZE hook to check its backends",
 			 t->name);
 		return -EOPNOTSUPP;
 	}
@@ -203,11 +190,11 @@ static int resize_locked(struct bublk_dev *dev, __u64 size, char *err, size_t er
 		goto out;
 	}
 	if (retval) {
-		int r = retval < 0 ? -retval : retval;
+		char what[64];
 
-		snprintf(err, errlen, "target %s refused %llu bytes: %s%s", t->name,
-			 (unsigned long long)size, strerror(r), refusal_hint(r));
-		ret = -r;
+		snprintf(what, sizeof(what), "refused %llu bytes", (unsigned long long)size);
+		bublk_target_refusal(t, what, retval, err, errlen);
+		ret = retval < 0 ? retval : -retval;
 		goto out;
 	}
 	want.size = size;	/* a syscall program may write its context back */

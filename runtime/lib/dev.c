@@ -150,8 +150,11 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		return ret;
 	ret = bublk_target_resolve(o->target, path, sizeof(path));
 	if (ret) {
-		snprintf(err, errlen, "target \"%s\": no such target object (%s); built-in targets: null, loop, stripe, mirror, linear, overlay, fault",
-			 o->target, strerror(-ret));
+		char names[256];
+
+		bublk_target_list(NULL, NULL, names, sizeof(names));
+		snprintf(err, errlen, "target \"%s\": no such target object (%s); targets: %s",
+			 o->target, strerror(-ret), names[0] ? names : "none found");
 		return ret;
 	}
 	ret = bublk_target_open(&dev->target, path, err, errlen);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <bublk/ublk_proto.h>
 #include "queue.h"
 
 int bublk_sg_decode(const void *arena, size_t slots_off, size_t slot_bytes, __u32 slot,

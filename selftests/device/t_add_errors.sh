@@ -15,6 +15,8 @@ expect_fail() {	# expected-message-part, args...
 expect_fail "No such file" -t loop -f "$TMP/missing.img"
 expect_fail "give --size" -t null
 expect_fail "no such target object" -t nosuchtarget --size 1M
+# the known targets come from the objects themselves
+expect_fail "targets: .*stripe" -t nosuchtarget --size 1M
 echo garbage > "$TMP/bad.bpf.o"
 expect_fail "not a loadable BPF object" -t "$TMP/bad.bpf.o" --size 1M
 expect_fail "bad --size" -t null --size 12Q
@@ -23,15 +25,16 @@ expect_fail "queues must be" -t null --size 1M -q 0
 expect_fail "size is 0" -t loop -f "$TMP/empty.img"
 truncate -s 1M "$TMP/small.img"
 expect_fail "smaller than the device" -t loop -f "$TMP/small.img" --size 4M
-expect_fail "wrong number of backing files" -t loop -f "$TMP/small.img,$TMP/small.img"
+expect_fail "loop needs exactly one backing file" -t loop -f "$TMP/small.img,$TMP/small.img"
 # the host's root is shared read-only into the VM: a file there cannot back a writable device
 ro=/usr/share/common-licenses/GPL-3
 expect_fail "read-only" -t loop -f "$ro"
-# targets with their own rules
-expect_fail "wrong number of backing files" -t mirror -f "$TMP/small.img"
-expect_fail "wrong number of backing files" -t overlay -f "$TMP/small.img"
-expect_fail "smaller than the device" -t overlay -f "$TMP/small.img" --base "$TMP/small.img"
-expect_fail "out of range" -t stripe -f "$TMP/small.img,$TMP/small.img" --chunk 5000
+# targets with their own rules, in their own words (bublk_refuse)
+expect_fail "mirror needs 2 to 4 legs" -t mirror -f "$TMP/small.img"
+expect_fail "overlay needs -f OVERLAY and --base IMG" -t overlay -f "$TMP/small.img"
+expect_fail "smaller than its 1 MiB block table" -t overlay -f "$TMP/small.img" --base "$TMP/small.img"
+expect_fail "chunk must be a power of two >= 4K (Numerical argument out of domain)" -t stripe -f "$TMP/small.img,$TMP/small.img" --chunk 5000
+expect_fail "chunk is larger than the smallest backing file" -t stripe -f "$TMP/small.img,$TMP/small.img" --chunk 2M
 expect_fail "unknown option" -t stripe -f "$TMP/small.img" --set chonk=1
 expect_fail "512 or 4096" -t loop -f "$TMP/small.img" --block-size 1024
 # a FIFO used to block the add for good (open waits for a writer, with the

@@ -43,6 +43,7 @@ struct fixture {
 	struct bublk_req *reqs;
 	__u16 *tags;
 	struct bublk_seg *segs;
+	char err[512];		/* why the load failed */
 };
 
 static int fixture_load(struct fixture *f, const char *name, __u64 backend_size)
@@ -52,16 +53,18 @@ static int fixture_load(struct fixture *f, const char *name, __u64 backend_size)
 		.block_size = 512, .nr_backends = f->nr_backends ? f->nr_backends : 1,
 		.max_io_bytes = 512 << 10,
 	};
-	char path[256], err[512] = "";
+	char path[256], *err = f->err;
+	size_t errlen = sizeof(f->err);
 	int ret;
 
+	err[0] = 0;
 	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++)
 		di.backend_size[i] = f->sizes[i] ? f->sizes[i] : backend_size;
 	snprintf(path, sizeof(path), "%s/%s.bpf.o", obj_dir, name);
-	ret = bublk_target_open(&f->t, path, err, sizeof(err));
+	ret = bublk_target_open(&f->t, path, err, errlen);
 	if (!ret)
 		ret = bublk_target_load(&f->t, 2 * 1024 * 1024, &di, f->config, f->nr_config,
-						err, sizeof(err));
+						err, errlen);
 	if (ret) {
 		printf("  %s: %s\n", name, err);
 		bublk_target_close(&f->t);	/* a half-loaded target must not block the next */
@@ -266,7 +269,15 @@ static void test_stripe_splits_at_chunks(void)
 	bublk_target_close(&g.t);
 	struct fixture h = { .config = { "chunk=5000" }, .nr_config = 1, .nr_backends = 2 };
 	CHECK(fixture_load(&h, "stripe", 1 << 20) == -EDOM, "chunk 5000 accepted");
+	/* the target's own reason (bublk_refuse) reaches the message, with the errno */
+	CHECK(strstr(h.err, "target stripe refused the device: chunk must be a power of two >= 4K (Numerical argument out of domain)"),
+	      "refusal message: %s", h.err);
 	bublk_target_close(&h.t);
+	struct fixture h2 = { .config = { "chunk=4M" }, .nr_config = 1, .nr_backends = 2 };
+	CHECK(fixture_load(&h2, "stripe", 1 << 20) == -EFBIG, "chunk larger than a backend accepted");
+	CHECK(strstr(h2.err, "chunk is larger than the smallest backing file"), "refusal message: %s",
+	      h2.err);
+	bublk_target_close(&h2.t);
 	struct fixture k = { .config = { "chunk=64K" }, .nr_config = 1 };
 	CHECK(fixture_load(&k, "loop", 1 << 20) == -EINVAL, "loop took a chunk option");
 	bublk_target_close(&k.t);
@@ -539,6 +550,7 @@ static void test_example_hello(void)
 	bublk_target_close(&f.t);
 	struct fixture g = { .config = { "skip=1000" }, .nr_config = 1, .target_sizes = true };
 	CHECK(fixture_load(&g, "../examples/hello", 4 << 20) == -EDOM, "unaligned skip accepted");
+	CHECK(strstr(g.err, "skip must be a multiple of 4K"), "refusal message: %s", g.err);
 	bublk_target_close(&g.t);
 }
 
@@ -588,6 +600,20 @@ static void test_hostile_modes(void)
 		      bublk_reject_name(got[2]), bublk_reject_name(cases[c].wr));
 		bublk_target_close(&f.t);
 	}
+}
+
+/* bublk add --help's list comes from the objects: every target, nothing else */
+static void test_target_list(void)
+{
+	char names[512];
+	int nr;
+
+	setenv("BUBLK_TARGET_PATH", obj_dir, 1);
+	nr = bublk_target_list(NULL, NULL, names, sizeof(names));
+	unsetenv("BUBLK_TARGET_PATH");
+	CHECK(nr >= 7, "%d targets: %s", nr, names);
+	CHECK(strstr(names, "loop, mirror, null, overlay, stripe"), "names: %s", names);
+	CHECK(!strstr(names, "sg_hook"), "a non-target is listed: %s", names);
 }
 
 static void test_loader_refuses_non_targets(void)
@@ -724,6 +750,7 @@ int main(int argc, char **argv)
 	RUN(test_overlay_copy_on_write);
 	RUN(test_example_hello);
 	RUN(test_hostile_modes);
+	RUN(test_target_list);
 	RUN(test_loader_refuses_non_targets);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;

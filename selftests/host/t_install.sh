@@ -13,6 +13,9 @@ for f in bin/bublk lib/libbublk.a lib/pkgconfig/bublk.pc include/bublk/abi.h inc
 	lib/bublk/loop.bpf.o lib/bublk/overlay.bpf.o; do
 	[ -e "$r/$f" ] || fail "$f was not installed"
 done
+for f in sg_hook.h ublk_proto.h; do
+	[ -e "$r/include/bublk/$f" ] && fail "the kernel prototype's $f was installed"
+done
 [ "$(PKG_CONFIG_PATH=$r/lib/pkgconfig pkg-config --cflags bublk | xargs)" = "-I/opt/bublk/include" ] ||
 	fail "pkg-config --cflags: $(PKG_CONFIG_PATH=$r/lib/pkgconfig pkg-config --cflags bublk)"
 mkdir -p "$tmp/ex"

@@ -523,6 +523,7 @@ static void test_shmem_limits(void)
  * run does not boot the test module, so this is what covers it there.
  */
 #include <sys/mman.h>
+#include <bublk/ublk_proto.h>
 #include "dev.h"
 
 static void test_sg_decode(void)

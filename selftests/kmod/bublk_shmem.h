@@ -31,7 +31,7 @@ struct ublk_shmem_buf_reg {
 };
 #endif
 
-/* bublk prototype flag, see include/bublk/ublk_uapi.h */
+/* bublk prototype flag, see include/bublk/ublk_proto.h */
 #define UBLK_IO_F_SHMEM_SG	(1U << 28)
 
 /* per-device registration state, embedded in struct ublk_device */

@@ -29,6 +29,7 @@
 #include "ctrl.h"
 #include "sg_hook.h"
 #include <bublk/sg_hook.h>
+#include <bublk/ublk_proto.h>
 
 #define DEPTH		16
 #define MAX_IO		(512 << 10)

@@ -39,14 +39,14 @@ static __always_inline int zfdelay_map(const struct bublk_req *rq, struct bublk_
 
 BUBLK_TARGET("zfdelay", zfdelay_map);
 
-SEC("syscall")
-int bublk_init(void *ctx)
+static int zfdelay_init(struct bublk_dev_info *di)
 {
-	struct bublk_dev_info *di = bublk_dev_info();
-
-	if (!di || di->nr_backends != 1)
-		return -EINVAL;
+	if (di->nr_backends != 1)
+		return bublk_refuse(-EINVAL, "zfdelay needs exactly one backing file");
 	if (!di->size)
 		di->size = di->backend_size[0];
-	return di->size > di->backend_size[0] ? -ENOSPC : 0;
+	if (di->size > di->backend_size[0])
+		return bublk_refuse(-ENOSPC, "the backing file is smaller than the device");
+	return 0;
 }
+BUBLK_INIT(zfdelay_init);
