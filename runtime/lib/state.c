@@ -97,7 +97,7 @@ static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct 
 	st->dispatch_c = dev->cmap.map != NULL;
 	st->shmem_zc = dev->shmem_zc;
 	if (dev->shmem_zc) {
-		copy_str(st->shmem_socket, sizeof(st->shmem_socket), dev->shmem.path);
+		copy_str(st->shmem_socket, sizeof(st->shmem_socket), dev->shmem.listener.path);
 		st->shmem_sg_hook = dev->sg_hook != NULL;
 	}
 	st->nr_backends = dev->nr_backends;
