@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "loader.h"
+#include "util.h"
 
 
 /*
@@ -249,7 +250,7 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 	}
 	v = bublk_rodata_var(t->obj, "bublk_target_name", &sz);
 	if (v && sz)
-		snprintf(t->name, sizeof(t->name), "%.*s", (int)(sz < sizeof(t->name) ? sz : sizeof(t->name) - 1),
+		snprintf(t->name, sizeof(t->name), "%.*s", (int)min(sz, sizeof(t->name) - 1),
 			 (const char *)v);
 	t->arena_map = bpf_object__find_map_by_name(t->obj, "bublk_arena");
 	t->dev_map = bpf_object__find_map_by_name(t->obj, "bublk_dev");
@@ -290,8 +291,8 @@ static void *map_values(struct bpf_object *obj, const char *name, size_t value_s
 			name);
 		return NULL;
 	}
-	len = (size_t)bpf_map__max_entries(m) * ((value_size + 7) & ~(size_t)7);
-	len = (len + BUBLK_PAGE_SIZE - 1) & ~(size_t)(BUBLK_PAGE_SIZE - 1);
+	len = (size_t)bpf_map__max_entries(m) * ALIGN_UP(value_size, 8);
+	len = PAGE_ALIGN(len);
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
 	if (p == MAP_FAILED) {
 		set_err(err, errlen, "mmap of map %s: %s", name, strerror(errno));

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "parse.h"
+#include "util.h"	/* bublk_proc_running: is a daemon still running (not a zombie)? */
 
 int cmd_add(int argc, char **argv);
 int cmd_del(int argc, char **argv);
@@ -41,9 +42,6 @@ int cli_dev_id(const char *cmd, const char *arg, int *id);
  * count (from its state file): the fd, or a message and -errno.
  */
 int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues);
-
-/* is the daemon with this pid still running (not a zombie)? */
-bool pid_alive(int pid);
 
 /*
  * Is pid, read from device id's state file, still that device's daemon?

@@ -180,7 +180,7 @@ static int del_one(unsigned int id, bool force)
 	}
 	/* the daemon drains I/O, stops and deletes the device, then exits */
 	for (int i = 0; i < 3000; i++) {
-		if (!pid_alive((int)pid)) {
+		if (!bublk_proc_running((int)pid)) {
 			bublk_state_remove(id);
 			remove_sockets(id);
 			return 0;

@@ -99,7 +99,7 @@ int cmd_quiesce(int argc, char **argv)
 		return 1;
 	/* done when the daemon is gone and the kernel has the device QUIESCED */
 	for (i = 0; i < 3000; i++) {
-		if (!pid_alive(pid) && !dev_info(id, &info) &&
+		if (!bublk_proc_running(pid) && !dev_info(id, &info) &&
 		    info.state == UBLK_S_DEV_QUIESCED)
 			break;
 		usleep(10000);

@@ -122,13 +122,13 @@ int cmd_recover(int argc, char **argv)
 	for (double start = now_s();; usleep(100000)) {
 		double waited = now_s() - start;
 
-		if (pid_alive(st.pid) && waited >= RECOVER_EXIT_S)
+		if (bublk_proc_running(st.pid) && waited >= RECOVER_EXIT_S)
 			break;	/* not dying: a running daemon */
 		holder = bublk_devlock_holder(id, role, sizeof(role));
-		if ((!pid_alive(st.pid) && holder != st.pid) || waited >= RECOVER_LOCK_S)
+		if ((!bublk_proc_running(st.pid) && holder != st.pid) || waited >= RECOVER_LOCK_S)
 			break;
 	}
-	if (pid_alive(st.pid)) {
+	if (bublk_proc_running(st.pid)) {
 		cli_err("recover", "dev %d is being served by pid %d: its daemon is still running, nothing to recover",
 			id, st.pid);
 		return 1;

@@ -21,7 +21,7 @@ static const char *op_name(unsigned int op)
 {
 	static const char *const n[] = { "READ", "WRITE", "FLUSH", "DISCARD", "?", "WRITE_ZEROES" };
 
-	return op < sizeof(n) / sizeof(n[0]) ? n[op] : "?";
+	return op < ARRAY_SIZE(n) ? n[op] : "?";
 }
 
 static const char *seg_name(unsigned int op)
@@ -29,14 +29,14 @@ static const char *seg_name(unsigned int op)
 	static const char *const n[] = { "?", "READ", "WRITE", "FLUSH", "DISCARD", "WRITE_ZEROES",
 					 "ZERO_FILL", "DELAY" };
 
-	return op < sizeof(n) / sizeof(n[0]) ? n[op] : "?";
+	return op < ARRAY_SIZE(n) ? n[op] : "?";
 }
 
 static const char *action_name(unsigned int a)
 {
 	static const char *const n[] = { "none", "exec", "complete", "fallback" };
 
-	return a < sizeof(n) / sizeof(n[0]) ? n[a] : "?";
+	return a < ARRAY_SIZE(n) ? n[a] : "?";
 }
 
 static void usage(FILE *f)
@@ -52,7 +52,7 @@ static void usage(FILE *f)
 
 static void print_rec(const struct bublk_trace_rec *r, bool json)
 {
-	int n = r->nr_segs < BUBLK_TRACE_SEGS ? r->nr_segs : BUBLK_TRACE_SEGS;
+	int n = min(r->nr_segs, BUBLK_TRACE_SEGS);
 
 	if (json) {
 		printf("{\"q\": %u, \"seq\": %llu, \"tag\": %u, \"op\": \"%s\", \"offset\": %llu, \"len\": %u, \"action\": \"%s\", \"rounds\": %u, \"result\": %d, \"nr_segs\": %u, \"segs\": [",
@@ -164,7 +164,7 @@ int cmd_trace(int argc, char **argv)
 	if (fd < 0)
 		return 1;
 	len = (size_t)BUBLK_MAX_QUEUES * BUBLK_TRACE_PER_QUEUE * sizeof(struct bublk_trace_rec);
-	len = (len + 4095) & ~(size_t)4095;
+	len = PAGE_ALIGN(len);
 	ring = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (ring == MAP_FAILED) {

@@ -28,7 +28,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bublk COMMAND [OPTIONS]   (bublk COMMAND --help for details)\n\n"
 		   "Linux ublk block devices whose target logic is a BPF program.\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f, "\nexamples:\n"
 		   "  bublk add -t loop -f disk.img        # /dev/ublkbN backed by disk.img\n"
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 		printf("bublk %s (target ABI %d)\n", BUBLK_VERSION, BUBLK_ABI_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
 	}

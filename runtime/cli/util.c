@@ -28,25 +28,6 @@ void cli_err(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-bool pid_alive(int pid)
-{
-	char path[64], buf[256], *p;
-	FILE *f;
-	bool alive = false;
-
-	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	/* "pid (comm) S ...": a zombie has exited already */
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] == ' ')
-		alive = p[2] != 'Z' && p[2] != 'X';
-	fclose(f);
-	return alive;
-}
-
 /* a process's start, in seconds since the epoch (/proc/PID/stat field 22), or -1 */
 static long long proc_start_time(int pid)
 {
@@ -88,7 +69,7 @@ bool daemon_alive(unsigned int id, int pid)
 	DIR *d;
 	FILE *f;
 
-	if (!pid_alive(pid))
+	if (!bublk_proc_running(pid))
 		return false;
 	/* who may signal the daemon (root) sees its descriptors: exact answer */
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);

@@ -9,20 +9,18 @@
  * understand gets an error line and the device keeps serving.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "ctlplane.h"
 #include "log.h"
 #include "state.h"
+#include "util.h"
 
 #define CONTROL_MAX_MSG		4096
 #define CONTROL_MAX_PENDING	4	/* connections whose request is still coming */
@@ -37,20 +35,8 @@ static void reply(int fd, const char *fmt, const char *a, const char *b)
 	char line[CONTROL_MAX_MSG + 64];
 	int n = snprintf(line, sizeof(line), fmt, a, b);
 
-	if (n > 0 && send(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
-			  MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (n > 0 && bublk_listener_send(fd, line, min((size_t)n, sizeof(line) - 1)) < 0)
 		bublk_log("control: reply: %s", strerror(errno));
-}
-
-/* only root, or the daemon's own user, may change the target */
-static bool peer_allowed(int fd)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
-		return false;
-	return cred.uid == 0 || cred.uid == getuid();
 }
 
 /* one complete request line (NUL-terminated in msg, n bytes) */
@@ -84,14 +70,6 @@ static void handle(struct bublk_control *c, int fd, char *msg, size_t n)
 	reply(fd, "ok: dev %s now runs %s\n", c->dev_name, msg + 7);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /*
  * A connection whose request line is still arriving. Requests are read as
  * they come, from every pending connection at once, so a client that
@@ -99,15 +77,14 @@ static long long now_ms(void)
  * CONTROL_WAIT_MS, while the others are served.
  */
 struct pending {
-	int		fd;
-	size_t		len;
-	long long	deadline;
-	char		msg[CONTROL_MAX_MSG + 1];
+	struct bublk_client	c;
+	size_t			len;
+	char			msg[CONTROL_MAX_MSG + 1];
 };
 
 static void pending_drop(struct pending *p, int *n, int i)
 {
-	close(p[i].fd);
+	close(p[i].c.fd);
 	p[i] = p[--*n];
 }
 
@@ -118,33 +95,21 @@ static void *control_thread(void *arg)
 	int npend = 0;
 
 	for (;;) {
-		struct pollfd p[2 + CONTROL_MAX_PENDING] = {
-			{ .fd = c->stop_pipe[0], .events = POLLIN },
-			{ .fd = c->listen_fd, .events = npend < CONTROL_MAX_PENDING ? POLLIN : 0 } };
-		long long now = now_ms(), first = -1;
-		int fd, ret;
+		bool incoming, allowed;
+		long long now;
+		pid_t pid;
+		int fd;
 
-		for (int i = 0; i < npend; i++) {
-			p[2 + i] = (struct pollfd){ .fd = pend[i].fd, .events = POLLIN };
-			if (first < 0 || pend[i].deadline < first)
-				first = pend[i].deadline;
-		}
-		ret = poll(p, 2 + npend, first < 0 ? -1 : (first > now ? (int)(first - now) : 0));
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
+		if (bublk_listener_wait_for(&c->listener, pend, c, npend, CONTROL_MAX_PENDING, POLLIN,
+					    &incoming, &now))
 			break;
-		}
-		if (p[0].revents)
-			break;
-		now = now_ms();
 		for (int i = npend - 1; i >= 0; i--) {
 			struct pending *q = &pend[i];
 			const char *why = "none within 2 s";
-			bool done = now >= q->deadline;
+			bool done = now >= q->c.deadline;
 
-			if (p[2 + i].revents) {
-				ssize_t n = recv(q->fd, q->msg + q->len, CONTROL_MAX_MSG - q->len,
+			if (q->c.revents) {
+				ssize_t n = recv(q->c.fd, q->msg + q->len, CONTROL_MAX_MSG - q->len,
 						 MSG_DONTWAIT);
 
 				if (n > 0) {
@@ -159,80 +124,50 @@ static void *control_thread(void *arg)
 				continue;	/* more of the line to come */
 			q->msg[q->len] = '\0';
 			if (q->len)
-				handle(c, q->fd, q->msg, q->len);
+				handle(c, q->c.fd, q->msg, q->len);
 			else
 				bublk_log("dev %u control: no request (%s)", c->dev->info.dev_id, why);
 			pending_drop(pend, &npend, i);
 		}
-		if (!(p[1].revents & POLLIN))
+		if (!incoming)
 			continue;
-		fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		fd = bublk_listener_accept(&c->listener, &pid, &allowed);
 		if (fd < 0)
 			continue;
-		if (!peer_allowed(fd)) {
+		if (!allowed) {
 			reply(fd, "error: %s%s\n", "permission denied: only root or the daemon's user", "");
 			close(fd);
 			continue;
 		}
-		pend[npend++] = (struct pending){ .fd = fd, .deadline = now + CONTROL_WAIT_MS };
+		pend[npend++] = (struct pending){ .c = { .fd = fd, .pid = pid,
+							 .deadline = now + CONTROL_WAIT_MS } };
 	}
 	for (int i = 0; i < npend; i++)
-		close(pend[i].fd);
+		close(pend[i].c.fd);
 	return NULL;
 }
 
 int bublk_control_start(struct bublk_control *c, struct bublk_dev *dev)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[sizeof(c->listener.path)];
 	int ret;
 
 	memset(c, 0, sizeof(*c));
 	c->dev = dev;
-	c->listen_fd = -1;
+	bublk_listener_init(&c->listener);
 	snprintf(c->dev_name, sizeof(c->dev_name), "%u", dev->info.dev_id);
-	bublk_state_path(c->path, sizeof(c->path), dev->info.dev_id, "sock");
-	memcpy(sa.sun_path, c->path, sizeof(sa.sun_path));
-	if (pipe2(c->stop_pipe, O_CLOEXEC))
-		return -errno;
-	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->listen_fd < 0)
-		goto fail;
-	unlink(c->path);	/* a crashed daemon's */
-	if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->path, 0600) ||
-	    listen(c->listen_fd, 4))
-		goto fail;
-	ret = pthread_create(&c->thread, NULL, control_thread, c);
+	bublk_state_path(path, sizeof(path), dev->info.dev_id, "sock");
+	ret = bublk_listener_open(&c->listener, path, 4, control_thread, c);
 	if (ret) {
-		errno = ret;
-		goto fail;
+		bublk_log("dev %u: control socket %s: %s", dev->info.dev_id, path, strerror(-ret));
+		bublk_control_stop(c);
 	}
-	c->running = true;
-	return 0;
-fail:
-	ret = -errno;
-	bublk_log("dev %u: control socket %s: %s", dev->info.dev_id, c->path, strerror(errno));
-	bublk_control_stop(c);
 	return ret;
 }
 
 void bublk_control_stop(struct bublk_control *c)
 {
-	if (c->running) {
-		if (write(c->stop_pipe[1], "x", 1) < 0)
-			bublk_log("control: stop: %s", strerror(errno));
-		pthread_join(c->thread, NULL);
-		c->running = false;
-	}
-	if (c->listen_fd >= 0) {
-		close(c->listen_fd);
-		unlink(c->path);
-	}
-	c->listen_fd = -1;
-	for (int i = 0; i < 2; i++) {
-		if (c->stop_pipe[i] > 0)
-			close(c->stop_pipe[i]);
-		c->stop_pipe[i] = -1;
-	}
+	bublk_listener_close(&c->listener);
 }
 
 int bublk_control_request(unsigned int dev_id, const char *request, char *answer, size_t len)

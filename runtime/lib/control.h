@@ -3,19 +3,13 @@
 #ifndef BUBLK_CONTROL_H
 #define BUBLK_CONTROL_H
 
-#include <pthread.h>
-#include <stdbool.h>
-
 #include "dev.h"
+#include "unix_listener.h"
 
 struct bublk_control {
 	struct bublk_dev	*dev;
-	int			listen_fd;
-	int			stop_pipe[2];
-	pthread_t		thread;
-	bool			running;
+	struct bublk_listener	listener;
 	char			dev_name[16];
-	char			path[108];	/* sun_path */
 };
 
 /* listen on /run/bublk/<id>.sock (root or the daemon's user only) */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ctrl.h"
+#include "util.h"
 
 #define UBLK_CONTROL "/dev/ublk-control"
 
@@ -85,7 +86,7 @@ const char *bublk_ctrl_cmd_name(unsigned int nr)
 		[UBLK_CMD_UNREG_BUF] = "UNREG_BUF",
 	};
 
-	if (nr < sizeof(names) / sizeof(names[0]) && names[nr])
+	if (nr < ARRAY_SIZE(names) && names[nr])
 		return names[nr];
 	return "UNKNOWN_CMD";
 }

@@ -28,6 +28,7 @@
 #include "devlock.h"
 #include "log.h"
 #include "state.h"
+#include "util.h"
 
 /* the driver's limit on device numbers (UBLK_MAX_UBLKS, its minors) */
 #define UBLK_MAX_DEV_IDS	(1U << 20)
@@ -128,24 +129,6 @@ void bublk_devlock_release(unsigned int id, bool remove)
 /* how often (every 2 ms) a reader looks for the holder's name */
 #define HOLDER_NOTE_POLLS	200
 
-/* pid exists and has not exited (a zombie has) */
-static bool proc_running(int pid)
-{
-	char path[64], buf[256], *p;
-	bool running = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	/* "pid (comm) S ...": the comm may hold spaces and parentheses */
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] == ' ')
-		running = p[2] != 'Z' && p[2] != 'X';
-	fclose(f);
-	return running;
-}
-
 int bublk_devlock_holder(unsigned int id, char *role, size_t rolelen)
 {
 	char path[256], buf[64], r[BUBLK_DEVLOCK_ROLE_LEN];
@@ -177,7 +160,7 @@ int bublk_devlock_holder(unsigned int id, char *role, size_t rolelen)
 		if (n > 0) {
 			buf[n] = 0;
 			if (sscanf(buf, "%d %15s", &pid, r) == 2 && pid > 0 &&
-			    (proc_running(pid) || i >= HOLDER_NOTE_POLLS / 2)) {
+			    (bublk_proc_running(pid) || i >= HOLDER_NOTE_POLLS / 2)) {
 				if (role)
 					snprintf(role, rolelen, "%s", r);
 				break;

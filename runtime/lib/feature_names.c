@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "feature_names.h"
+#include "util.h"
 
 const char *bublk_feature_name(unsigned int bit)
 {
@@ -14,5 +15,5 @@ const char *bublk_feature_name(unsigned int bit)
 		"IO_DESC_SIZE",
 	};
 
-	return bit < sizeof(names) / sizeof(names[0]) ? names[bit] : NULL;
+	return bit < ARRAY_SIZE(names) ? names[bit] : NULL;
 }

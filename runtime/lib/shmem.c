@@ -29,8 +29,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dev.h"
@@ -39,15 +37,14 @@
 #include "shmem.h"
 
 #define SHMEM_SOCK_DIR		"/run/ublk"
-#define SHMEM_MAX_CONNS		64
+#define SHMEM_MAX_CONNS		64		/* connections at once */
 #define SHMEM_WAIT_MS		2000		/* for a connected client's memfd */
 
 void bublk_shmem_init(struct bublk_shmem *s)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
-	s->listen_fd = -1;
-	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	bublk_listener_init(&s->listener);
 }
 
 int bublk_shmem_register(struct bublk_dev *dev, void *base, size_t len, bool readonly,
@@ -272,21 +269,10 @@ int bublk_shmem_limits(unsigned int client_bufs, unsigned long long total, size_
 
 /* a connection: waiting for its memfd (idx < 0), or owning buffer idx */
 struct shmem_conn {
-	int		fd;
-	int		idx;
-	pid_t		pid;		/* the client process, from SO_PEERCRED */
-	size_t		len;
-	long long	deadline;	/* while waiting */
-	short		revents;	/* this round's poll result */
+	struct bublk_client	c;	/* c.deadline: while waiting */
+	int			idx;
+	size_t			len;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 /*
  * One client message: exactly one fd, a sealed memfd, within the limits.
@@ -301,18 +287,18 @@ static int accept_memfd(struct bublk_dev *dev, struct shmem_conn *conns, int nco
 	void *p = NULL;
 	int idx, mine = 0;
 
-	idx = bublk_shmem_recv(k->fd, &p, &len, &why);
+	idx = bublk_shmem_recv(k->c.fd, &p, &len, &why);
 	if (idx)
 		goto refuse;
 	for (int i = 0; i < nconns; i++) {
 		if (conns[i].idx < 0)
 			continue;
 		total += conns[i].len;
-		mine += conns[i].pid == k->pid;
+		mine += conns[i].c.pid == k->c.pid;
 	}
 	idx = bublk_shmem_limits(mine, total, len, &why);
 	if (!idx) {
-		idx = bublk_shmem_register(dev, p, len, false, k->fd);
+		idx = bublk_shmem_register(dev, p, len, false, k->c.fd);
 		why = idx < 0 ? strerror(-idx) : "";
 	}
 	if (idx < 0) {
@@ -321,37 +307,25 @@ static int accept_memfd(struct bublk_dev *dev, struct shmem_conn *conns, int nco
 	}
 	k->len = len;
 	bublk_log("dev %u: client memfd (%zu bytes, pid %d) registered as shared buffer %d",
-		  dev->info.dev_id, len, (int)k->pid, idx);
+		  dev->info.dev_id, len, (int)k->c.pid, idx);
 	return idx;
 refuse:
 	bublk_log("dev %u: %s: refused a buffer from pid %d: %s", dev->info.dev_id,
-		  dev->shmem.path, (int)k->pid, why);
+		  dev->shmem.listener.path, (int)k->c.pid, why);
 	return idx;
-}
-
-/* only root, or the daemon's own user, may hand the daemon memory */
-static bool peer_allowed(int fd, pid_t *pid)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
-		return false;
-	*pid = cred.pid;
-	return cred.uid == 0 || cred.uid == getuid();
 }
 
 /* the answer: an int32, never a SIGPIPE if the client is gone already */
 static bool answer(int fd, __s32 v)
 {
-	return send(fd, &v, sizeof(v), MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(v);
+	return bublk_listener_send(fd, &v, sizeof(v)) == sizeof(v);
 }
 
 static void conn_drop(struct bublk_dev *dev, struct shmem_conn *conns, int *nconns, int i)
 {
 	if (conns[i].idx >= 0)
 		bublk_shmem_unregister(dev, conns[i].idx);
-	close(conns[i].fd);
+	close(conns[i].c.fd);
 	conns[i] = conns[--*nconns];
 }
 
@@ -359,32 +333,18 @@ static void *listen_thread(void *arg)
 {
 	struct bublk_dev *dev = arg;
 	struct bublk_shmem *s = &dev->shmem;
-	struct pollfd p[2 + SHMEM_MAX_CONNS];
 	struct shmem_conn conns[SHMEM_MAX_CONNS];
 	int nconns = 0;
 
 	for (;;) {
-		long long now = now_ms(), first = -1;
-		int n = 0;
+		bool incoming, allowed;
+		long long now;
+		pid_t pid;
+		int fd;
 
-		p[n++] = (struct pollfd){ .fd = s->stop_pipe[0], .events = POLLIN };
-		p[n++] = (struct pollfd){ .fd = s->listen_fd,
-					  .events = nconns < SHMEM_MAX_CONNS ? POLLIN : 0 };
-		for (int i = 0; i < nconns; i++) {
-			p[n++] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN | POLLRDHUP };
-			if (conns[i].idx < 0 && (first < 0 || conns[i].deadline < first))
-				first = conns[i].deadline;
-		}
-		if (poll(p, n, first < 0 ? -1 : (first > now ? (int)(first - now) : 0)) < 0) {
-			if (errno == EINTR)
-				continue;
+		if (bublk_listener_wait_for(&s->listener, conns, c, nconns, SHMEM_MAX_CONNS,
+					    POLLIN | POLLRDHUP, &incoming, &now))
 			break;
-		}
-		if (p[0].revents)
-			break;
-		now = now_ms();
-		for (int i = 0; i < nconns; i++)
-			conns[i].revents = p[2 + i].revents;
 		/*
 		 * Clients gone first: their buffers go with them, and must not
 		 * count against the limits of what arrives in the same round.
@@ -393,10 +353,10 @@ static void *listen_thread(void *arg)
 			struct shmem_conn *k = &conns[i];
 			char junk[64];
 
-			if (k->idx < 0 || !k->revents)
+			if (k->idx < 0 || !k->c.revents)
 				continue;
-			if (!(k->revents & (POLLHUP | POLLRDHUP | POLLERR)) &&
-			    recv(k->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			if (!(k->c.revents & (POLLHUP | POLLRDHUP | POLLERR)) &&
+			    recv(k->c.fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
 				continue;	/* chatter after the memfd: ignored */
 			conn_drop(dev, conns, &nconns, i);
 		}
@@ -406,82 +366,63 @@ static void *listen_thread(void *arg)
 
 			if (k->idx >= 0)
 				continue;
-			if (k->revents) {
+			if (k->c.revents) {
 				int idx = accept_memfd(dev, conns, nconns, k);
 
-				if (answer(k->fd, idx) && idx >= 0) {
+				if (answer(k->c.fd, idx) && idx >= 0) {
 					k->idx = idx;
+					k->c.deadline = 0;	/* served: no more waiting */
 					continue;
 				}
 				if (idx >= 0) {
 					bublk_log("dev %u: client pid %d gone before its answer: buffer %d released",
-						  dev->info.dev_id, (int)k->pid, idx);
+						  dev->info.dev_id, (int)k->c.pid, idx);
 					bublk_shmem_unregister(dev, idx);
 				}
-			} else if (now < k->deadline) {
+			} else if (now < k->c.deadline) {
 				continue;
 			} else {
 				bublk_log("dev %u: %s: client pid %d sent no memfd within 2 s: dropped",
-					  dev->info.dev_id, s->path, (int)k->pid);
-				answer(k->fd, -ETIMEDOUT);
+					  dev->info.dev_id, s->listener.path, (int)k->c.pid);
+				answer(k->c.fd, -ETIMEDOUT);
 			}
 			conn_drop(dev, conns, &nconns, i);
 		}
-		if (p[1].revents & POLLIN) {
-			int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			pid_t pid = 0;
-
-			if (fd < 0)
-				continue;
-			if (!peer_allowed(fd, &pid)) {
-				bublk_log("dev %u: %s: refused pid %d: only root or the daemon's user may share memory",
-					  dev->info.dev_id, s->path, (int)pid);
-				answer(fd, -EPERM);
-				close(fd);
-				continue;
-			}
-			conns[nconns++] = (struct shmem_conn){ .fd = fd, .idx = -1, .pid = pid,
-							       .deadline = now + SHMEM_WAIT_MS };
+		if (!incoming)
+			continue;
+		fd = bublk_listener_accept(&s->listener, &pid, &allowed);
+		if (fd < 0)
+			continue;
+		if (!allowed) {
+			bublk_log("dev %u: %s: refused pid %d: only root or the daemon's user may share memory",
+				  dev->info.dev_id, s->listener.path, (int)pid);
+			answer(fd, -EPERM);
+			close(fd);
+			continue;
 		}
+		conns[nconns++] = (struct shmem_conn){
+			.c = { .fd = fd, .pid = pid, .deadline = now + SHMEM_WAIT_MS }, .idx = -1 };
 	}
 	for (int i = 0; i < nconns; i++)
-		close(conns[i].fd);
+		close(conns[i].c.fd);
 	return NULL;
 }
 
 int bublk_shmem_listen(struct bublk_dev *dev, char *err, size_t errlen)
 {
 	struct bublk_shmem *s = &dev->shmem;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[sizeof(s->listener.path)];
 	int ret;
 
 	/* root's clients send their memory to whatever listens here */
 	ret = bublk_dir_trusted(SHMEM_SOCK_DIR, true, 0755, err, errlen);
 	if (ret)
 		return ret;
-	snprintf(s->path, sizeof(s->path), SHMEM_SOCK_DIR "/ublkb%u.sock", dev->info.dev_id);
-	memcpy(sa.sun_path, s->path, sizeof(sa.sun_path));
-	if (pipe2(s->stop_pipe, O_CLOEXEC))
-		goto fail;
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->listen_fd < 0)
-		goto fail;
-	unlink(s->path);
-	/* only root (and the daemon's user) may connect; peer_allowed() checks again */
-	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(s->path, 0600) ||
-	    listen(s->listen_fd, 8))
-		goto fail;
-	ret = pthread_create(&s->thread, NULL, listen_thread, dev);
-	if (ret) {
-		errno = ret;
-		goto fail;
-	}
-	s->running = true;
-	return 0;
-fail:
-	ret = -errno;
-	snprintf(err, errlen, "dev %u: shared-memory socket %s: %s", dev->info.dev_id, s->path,
-		 strerror(errno));
+	snprintf(path, sizeof(path), SHMEM_SOCK_DIR "/ublkb%u.sock", dev->info.dev_id);
+	ret = bublk_listener_open(&s->listener, path, 8, listen_thread, dev);
+	if (ret)
+		snprintf(err, errlen, "dev %u: shared-memory socket %s: %s", dev->info.dev_id, path,
+			 strerror(-ret));
 	return ret;
 }
 
@@ -489,22 +430,7 @@ void bublk_shmem_release(struct bublk_dev *dev)
 {
 	struct bublk_shmem *s = &dev->shmem;
 
-	if (s->running) {
-		if (write(s->stop_pipe[1], "x", 1) < 0)
-			bublk_log("shmem: stop: %s", strerror(errno));
-		pthread_join(s->thread, NULL);
-		s->running = false;
-	}
-	if (s->listen_fd >= 0) {
-		close(s->listen_fd);
-		unlink(s->path);
-		s->listen_fd = -1;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (s->stop_pipe[i] >= 0)
-			close(s->stop_pipe[i]);
-		s->stop_pipe[i] = -1;
-	}
+	bublk_listener_close(&s->listener);
 	for (int b = 0; b < BUBLK_SHMEM_MAX_BUFS; b++)
 		if (s->bufs[b].base)
 			bublk_shmem_unregister(dev, b);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#include "unix_listener.h"
+
 #define BUBLK_SHMEM_MAX_BUFS	64		/* kernel indices we keep (0..63) */
 #define BUBLK_SHMEM_MAX_BYTES	(4ULL << 30)	/* REG_BUF's limit */
 /* what socket clients may pin through the daemon (docs/shared-memory.md) */
@@ -31,12 +33,8 @@ struct bublk_shmem_buf {
 struct bublk_shmem {
 	struct bublk_shmem_buf	bufs[BUBLK_SHMEM_MAX_BUFS];	/* by kernel index */
 	pthread_mutex_t		lock;		/* registration side only */
-	/* the listener on /run/ublk/ublkb<N>.sock */
-	int			listen_fd;
-	int			stop_pipe[2];
-	pthread_t		thread;
-	bool			running;
-	char			path[108];
+	/* /run/ublk/ublkb<N>.sock (listener.path) */
+	struct bublk_listener	listener;
 };
 
 void bublk_shmem_init(struct bublk_shmem *s);

@@ -1,25 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
- * The state file's one schema, both ways, with json-c. The writer and the
- * parser below name the same keys in the same order; the parser checks
- * every value against the limits "bublk add" itself enforces, so what it
- * accepts can be served (bublk recover) and printed (bublk list) as is.
+ * The state files under /run/bublk: their paths, what a live device's says
+ * (struct bublk_dev -> struct bublk_state), writing, reading and removing
+ * them, and the options that serve a device again. The text itself is
+ * state_json.c's (writing) and state_parse.c's (reading), both walking the
+ * one schema table in state_schema.c.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <json-c/json.h>
 
 #include "dev.h"
 #include "state.h"
-
-#define FORMAT_FLAGS	(JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
+#include "state_schema.h"
 
 void bublk_state_path(char *out, size_t len, unsigned int dev_id, const char *ext)
 {
@@ -33,15 +31,12 @@ static void copy_str(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%s", src ? src : "");
 }
 
-static void parse_ids(struct json_object *obj, struct bublk_state *st);
-
 /*
  * The target's pin directory and object ids, as the loader reports them
  * (bublk_target_print_ids, also what "bublk inspect" users know).
  */
 static void ids_from_target(struct bublk_target *t, struct bublk_state *st)
 {
-	struct json_object *obj;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -53,23 +48,8 @@ static void ids_from_target(struct bublk_target *t, struct bublk_state *st)
 		free(buf);
 		return;
 	}
-	obj = json_tokener_parse(buf);
-	if (obj)
-		parse_ids(obj, st);
-	json_object_put(obj);
+	bublk_state_parse_ids(buf, st);
 	free(buf);
-}
-
-const char *bublk_data_mode_name(int data_mode)
-{
-	switch (data_mode) {
-	case BUBLK_MODE_USER_COPY:
-		return "user_copy";
-	case BUBLK_MODE_ZERO_COPY:
-		return "zero_copy";
-	default:
-		return "copy";
-	}
 }
 
 static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct bublk_state *st)
@@ -97,7 +77,7 @@ static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct 
 	st->dispatch_c = dev->cmap.map != NULL;
 	st->shmem_zc = dev->shmem_zc;
 	if (dev->shmem_zc) {
-		copy_str(st->shmem_socket, sizeof(st->shmem_socket), dev->shmem.path);
+		copy_str(st->shmem_socket, sizeof(st->shmem_socket), dev->shmem.listener.path);
 		st->shmem_sg_hook = dev->sg_hook != NULL;
 	}
 	st->nr_backends = dev->nr_backends;
@@ -119,499 +99,6 @@ static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct 
 int bublk_state_from_dev(const struct bublk_dev *dev, int pid, struct bublk_state *st)
 {
 	return from_dev(dev, pid, false, st);
-}
-
-/* --- struct bublk_state -> JSON ------------------------------------------ */
-
-static int add(struct json_object *obj, const char *key, struct json_object *val)
-{
-	if (!val)
-		return -ENOMEM;
-	if (json_object_object_add(obj, key, val)) {
-		json_object_put(val);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static int add_str(struct json_object *obj, const char *key, const char *s)
-{
-	return add(obj, key, json_object_new_string(s));
-}
-
-static int add_u64(struct json_object *obj, const char *key, __u64 v)
-{
-	return add(obj, key, json_object_new_uint64(v));
-}
-
-static int add_bool(struct json_object *obj, const char *key, bool v)
-{
-	return add(obj, key, json_object_new_boolean(v));
-}
-
-static struct json_object *ids_object(const struct bublk_state_id *ids, int n)
-{
-	struct json_object *obj = json_object_new_object();
-
-	for (int i = 0; obj && i < n; i++) {
-		if (add_u64(obj, ids[i].name, ids[i].id)) {
-			json_object_put(obj);
-			return NULL;
-		}
-	}
-	return obj;
-}
-
-static int format_into(struct json_object *o, const struct bublk_state *st)
-{
-	struct json_object *arr, *bpf;
-	char path[64];
-	int ret = 0;
-
-	/*
-	 * The order is the file's documentation: identity, shape, modes,
-	 * then the nested parts (tests grep the flat part of the line).
-	 */
-	ret |= add_u64(o, "dev_id", st->dev_id);
-	ret |= add_u64(o, "pid", st->pid);
-	ret |= add_u64(o, "schema", BUBLK_STATE_SCHEMA);
-	ret |= add_str(o, "state", st->creating ? "creating" : "live");
-	snprintf(path, sizeof(path), "/dev/ublkb%u", st->dev_id);
-	ret |= add_str(o, "block", path);
-	snprintf(path, sizeof(path), "/dev/ublkc%u", st->dev_id);
-	ret |= add_str(o, "char", path);
-	ret |= add_str(o, "target", st->target);
-	ret |= add_str(o, "object", st->object);
-	ret |= add_u64(o, "size", st->size);
-	ret |= add_u64(o, "block_size", st->block_size);
-	ret |= add_bool(o, "rotational", st->rotational);
-	ret |= add_bool(o, "readonly", st->readonly);
-	ret |= add_u64(o, "queues", st->nr_queues);
-	ret |= add_u64(o, "depth", st->depth);
-	ret |= add_u64(o, "max_io_bytes", st->max_io_bytes);
-	ret |= add_str(o, "data_mode", bublk_data_mode_name(st->data_mode));
-	ret |= add_u64(o, "flags", st->flags);
-	ret |= add_bool(o, "legacy_opcodes", st->legacy);
-	ret |= add_bool(o, "recovery", st->recovery);
-	ret |= add_str(o, "dispatch", st->dispatch_c ? "c" : "bpf");
-	ret |= add_bool(o, "shmem_zc", st->shmem_zc);
-	if (st->shmem_zc) {
-		ret |= add_str(o, "shmem_socket", st->shmem_socket);
-		ret |= add_bool(o, "shmem_sg_hook", st->shmem_sg_hook);
-	}
-	if (ret)
-		return -ENOMEM;
-
-	arr = json_object_new_array();
-	if (add(o, "options", arr))
-		return -ENOMEM;
-	for (int i = 0; i < st->nr_options; i++)
-		if (json_object_array_add(arr, json_object_new_string(st->options[i])))
-			return -ENOMEM;
-
-	arr = json_object_new_array();
-	if (add(o, "backends", arr))
-		return -ENOMEM;
-	for (int i = 0; i < st->nr_backends; i++) {
-		struct json_object *b = json_object_new_object();
-
-		if (!b || json_object_array_add(arr, b)) {
-			json_object_put(b);
-			return -ENOMEM;
-		}
-		ret |= add_str(b, "path", st->backends[i].path);
-		ret |= add_u64(b, "size", st->backends[i].size);
-		ret |= add_bool(b, "base", st->has_base && i == st->nr_backends - 1);
-		if (ret)
-			return -ENOMEM;
-	}
-
-	bpf = json_object_new_object();
-	if (add(o, "bpf", bpf))
-		return -ENOMEM;
-	ret |= add_str(bpf, "pin_dir", st->pin_dir);
-	ret |= add(bpf, "programs", ids_object(st->progs, st->nr_progs));
-	ret |= add(bpf, "maps", ids_object(st->maps, st->nr_maps));
-	return ret ? -ENOMEM : 0;
-}
-
-char *bublk_state_format(const struct bublk_state *st, int alive)
-{
-	struct json_object *o = json_object_new_object();
-	char *s = NULL;
-
-	if (o && !format_into(o, st) && (alive < 0 || !add_bool(o, "alive", alive > 0)))
-		s = strdup(json_object_to_json_string_ext(o, FORMAT_FLAGS));
-	json_object_put(o);
-	return s;
-}
-
-/* --- JSON -> struct bublk_state ------------------------------------------ */
-
-struct parser {
-	char	*err;
-	size_t	errlen;
-};
-
-static int __attribute__((format(printf, 2, 3))) bad(struct parser *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (p->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(p->err, p->errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static const char *type_name(json_type type)
-{
-	switch (type) {
-	case json_type_boolean:	return "true or false";
-	case json_type_int:	return "an integer";
-	case json_type_string:	return "a string";
-	case json_type_array:	return "an array";
-	case json_type_object:	return "an object";
-	default:		return json_type_to_name(type);
-	}
-}
-
-static int member(struct parser *p, struct json_object *obj, const char *key, json_type type,
-		  bool required, struct json_object **val)
-{
-	*val = NULL;
-	if (!json_object_object_get_ex(obj, key, val)) {
-		*val = NULL;
-		return required ? bad(p, "no \"%s\"", key) : 0;
-	}
-	if (!json_object_is_type(*val, type))
-		return bad(p, "\"%s\" is not %s", key, type_name(type));
-	return 0;
-}
-
-static int get_u64(struct parser *p, struct json_object *obj, const char *key,
-		   __u64 min, __u64 max, __u64 *out)
-{
-	struct json_object *v;
-	int ret = member(p, obj, key, json_type_int, true, &v);
-
-	if (ret)
-		return ret;
-	/* json-c keeps either an int64 or a uint64: a negative one is the former */
-	if (json_object_get_int64(v) < 0)
-		return bad(p, "\"%s\" is negative", key);
-	*out = json_object_get_uint64(v);
-	if (*out < min || *out > max)
-		return bad(p, "\"%s\": %llu is not within %llu..%llu", key,
-			   (unsigned long long)*out, (unsigned long long)min,
-			   (unsigned long long)max);
-	return 0;
-}
-
-static int get_u32(struct parser *p, struct json_object *obj, const char *key,
-		   __u64 min, __u64 max, __u32 *out)
-{
-	__u64 v;
-	int ret = get_u64(p, obj, key, min, max, &v);
-
-	if (!ret)
-		*out = v;
-	return ret;
-}
-
-static int get_int(struct parser *p, struct json_object *obj, const char *key,
-		   __u64 min, __u64 max, int *out)
-{
-	__u64 v;
-	int ret = get_u64(p, obj, key, min, max, &v);
-
-	if (!ret)
-		*out = v;
-	return ret;
-}
-
-static int get_bool(struct parser *p, struct json_object *obj, const char *key,
-		    bool required, bool *out)
-{
-	struct json_object *v;
-	int ret = member(p, obj, key, json_type_boolean, required, &v);
-
-	*out = v ? json_object_get_boolean(v) : false;
-	return ret;
-}
-
-/* a C string value: no NUL inside (\u0000 is valid JSON), shorter than len */
-static int str_value(struct parser *p, struct json_object *v, const char *what,
-		     char *out, size_t len, bool nonempty)
-{
-	const char *s = json_object_get_string(v);
-	size_t n = json_object_get_string_len(v);
-
-	if (strlen(s) != n)
-		return bad(p, "%s holds a NUL character", what);
-	if (n >= len)
-		return bad(p, "%s is %zu bytes, more than the %zu this field holds", what, n, len - 1);
-	if (nonempty && !n)
-		return bad(p, "%s is empty", what);
-	memcpy(out, s, n + 1);
-	return 0;
-}
-
-static int get_str(struct parser *p, struct json_object *obj, const char *key,
-		   char *out, size_t len, bool nonempty)
-{
-	struct json_object *v;
-	char what[64];
-	int ret = member(p, obj, key, json_type_string, true, &v);
-
-	if (ret)
-		return ret;
-	snprintf(what, sizeof(what), "\"%s\"", key);
-	return str_value(p, v, what, out, len, nonempty);
-}
-
-/* one of names[] (NULL-terminated): its index */
-static int get_enum(struct parser *p, struct json_object *obj, const char *key,
-		    const char *const *names, int *out)
-{
-	char s[32];
-	int ret = get_str(p, obj, key, s, sizeof(s), true);
-
-	if (ret)
-		return ret;
-	for (int i = 0; names[i]; i++) {
-		if (!strcmp(s, names[i])) {
-			*out = i;
-			return 0;
-		}
-	}
-	return bad(p, "\"%s\": unknown value \"%s\"", key, s);
-}
-
-static int parse_id_map(struct parser *p, struct json_object *obj, const char *key,
-			struct bublk_state_id *ids, int *nr)
-{
-	struct json_object *m;
-	int ret = member(p, obj, key, json_type_object, true, &m);
-
-	if (ret)
-		return ret;
-	json_object_object_foreach(m, name, v) {
-		char what[64];
-
-		if (*nr == BUBLK_STATE_MAX_IDS)
-			return bad(p, "\"%s\": more than %d", key, BUBLK_STATE_MAX_IDS);
-		if (strlen(name) >= BUBLK_STATE_NAME_LEN || !*name)
-			return bad(p, "\"%s\": a name is empty or longer than %d bytes", key,
-				   BUBLK_STATE_NAME_LEN - 1);
-		snprintf(what, sizeof(what), "\"%s\"", key);
-		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
-		    json_object_get_uint64(v) > UINT32_MAX)
-			return bad(p, "%s: \"%s\" is not an object id", what, name);
-		memcpy(ids[*nr].name, name, strlen(name) + 1);
-		ids[*nr].id = json_object_get_uint64(v);
-		(*nr)++;
-	}
-	return 0;
-}
-
-static int parse_bpf(struct parser *p, struct json_object *bpf, struct bublk_state *st)
-{
-	int ret = get_str(p, bpf, "pin_dir", st->pin_dir, sizeof(st->pin_dir), false);
-
-	if (!ret)
-		ret = parse_id_map(p, bpf, "programs", st->progs, &st->nr_progs);
-	if (!ret)
-		ret = parse_id_map(p, bpf, "maps", st->maps, &st->nr_maps);
-	return ret;
-}
-
-/* the writer's side of the loader's ids (ids_from_target): no error to report */
-static void parse_ids(struct json_object *obj, struct bublk_state *st)
-{
-	struct parser p = { NULL, 0 };
-
-	if (parse_bpf(&p, obj, st)) {
-		st->pin_dir[0] = 0;
-		st->nr_progs = st->nr_maps = 0;
-	}
-}
-
-static int parse_options(struct parser *p, struct json_object *o, struct bublk_state *st)
-{
-	struct json_object *arr;
-	size_t total = 0;
-	int ret = member(p, o, "options", json_type_array, true, &arr);
-
-	if (ret)
-		return ret;
-	if (json_object_array_length(arr) > BUBLK_STATE_MAX_OPTIONS)
-		return bad(p, "\"options\": more than %d", BUBLK_STATE_MAX_OPTIONS);
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *v = json_object_array_get_idx(arr, i);
-		char *opt = st->options[st->nr_options];
-
-		if (!json_object_is_type(v, json_type_string))
-			return bad(p, "\"options\"[%zu] is not a string", i);
-		ret = str_value(p, v, "an option", opt, BUBLK_STATE_OPTIONS_LEN, true);
-		if (ret)
-			return ret;
-		/* the daemon keeps them joined by ';' (dev->config) */
-		if (strchr(opt, ';') || !strchr(opt, '='))
-			return bad(p, "\"options\"[%zu]: \"%s\" is not one key=value", i, opt);
-		total += strlen(opt) + 1;
-		if (total > BUBLK_STATE_OPTIONS_LEN)
-			return bad(p, "\"options\": more than %d bytes", BUBLK_STATE_OPTIONS_LEN - 1);
-		st->nr_options++;
-	}
-	return 0;
-}
-
-static int parse_backends(struct parser *p, struct json_object *o, struct bublk_state *st)
-{
-	struct json_object *arr;
-	int ret = member(p, o, "backends", json_type_array, true, &arr);
-	size_t n;
-
-	if (ret)
-		return ret;
-	n = json_object_array_length(arr);
-	if (n > BUBLK_MAX_BACKENDS)
-		return bad(p, "\"backends\": %zu, more than %d", n, BUBLK_MAX_BACKENDS);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *b = json_object_array_get_idx(arr, i);
-		struct bublk_state_backend *sb = &st->backends[i];
-		bool base;
-
-		if (!json_object_is_type(b, json_type_object))
-			return bad(p, "\"backends\"[%zu] is not an object", i);
-		ret = get_str(p, b, "path", sb->path, sizeof(sb->path), true);
-		if (!ret)
-			ret = get_u64(p, b, "size", 0, UINT64_MAX, &sb->size);
-		if (!ret)
-			ret = get_bool(p, b, "base", true, &base);
-		if (ret)
-			return ret;
-		/* a base image is the last backend (dev_prepare) */
-		if (base && i != n - 1)
-			return bad(p, "\"backends\"[%zu]: only the last backend can be the base image", i);
-		st->has_base = base;
-		st->nr_backends++;
-	}
-	return 0;
-}
-
-static int parse_object(struct parser *p, struct json_object *o, struct bublk_state *st)
-{
-	/* in the order of enum bublk_data_mode from BUBLK_MODE_COPY */
-	static const char *const modes[] = { "copy", "user_copy", "zero_copy", NULL };
-	static const char *const dispatch[] = { "bpf", "c", NULL };
-	static const char *const states[] = { "live", "creating", NULL };
-	struct json_object *bpf, *v;
-	__u64 schema;
-	int ret, mode = 0, disp = 0, state = 0;
-
-	if (!json_object_is_type(o, json_type_object))
-		return bad(p, "not a JSON object");
-	ret = get_u64(p, o, "schema", 0, UINT64_MAX, &schema);
-	if (ret)
-		return ret;
-	if (schema != BUBLK_STATE_SCHEMA)
-		return bad(p, "schema %llu, this bublk reads schema %d: written by another version of bublk",
-			   (unsigned long long)schema, BUBLK_STATE_SCHEMA);
-	/* files written before "state" existed are all of live devices */
-	if ((ret = member(p, o, "state", json_type_string, false, &v)) ||
-	    (v && (ret = get_enum(p, o, "state", states, &state))))
-		return ret;
-	st->creating = state == 1;
-	if ((ret = get_u32(p, o, "dev_id", 0, INT_MAX, &st->dev_id)) ||
-	    (ret = get_int(p, o, "pid", 0, INT_MAX, &st->pid)) ||
-	    (ret = get_str(p, o, "target", st->target, sizeof(st->target), true)) ||
-	    (ret = get_str(p, o, "object", st->object, sizeof(st->object), true)) ||
-	    (ret = get_u32(p, o, "block_size", 512, 4096, &st->block_size)))
-		return ret;
-	if (st->block_size != 512 && st->block_size != 4096)
-		return bad(p, "\"block_size\": %u, not 512 or 4096", st->block_size);
-	/* a device being created may not know its size yet (the target chooses it) */
-	if ((ret = get_u64(p, o, "size", st->creating ? 0 : 1, UINT64_MAX, &st->size)))
-		return ret;
-	if (st->size % st->block_size)
-		return bad(p, "\"size\": %llu is not a multiple of the block size %u",
-			   (unsigned long long)st->size, st->block_size);
-	/* the limits "bublk add" enforces (add_parse, check_opts) */
-	if ((ret = get_bool(p, o, "rotational", true, &st->rotational)) ||
-	    (ret = get_bool(p, o, "readonly", true, &st->readonly)) ||
-	    (ret = get_int(p, o, "queues", 1, BUBLK_MAX_QUEUES, &st->nr_queues)) ||
-	    (ret = get_int(p, o, "depth", 1, UBLK_MAX_QUEUE_DEPTH, &st->depth)) ||
-	    (ret = get_u32(p, o, "max_io_bytes", BUBLK_PAGE_SIZE, 1U << UBLK_IO_BUF_BITS,
-			   &st->max_io_bytes)))
-		return ret;
-	if (st->max_io_bytes % BUBLK_PAGE_SIZE)
-		return bad(p, "\"max_io_bytes\": %u is not a multiple of %d", st->max_io_bytes,
-			   BUBLK_PAGE_SIZE);
-	if ((ret = get_enum(p, o, "data_mode", modes, &mode)) ||
-	    (ret = get_u64(p, o, "flags", 0, UINT64_MAX, &st->flags)) ||
-	    (ret = get_bool(p, o, "legacy_opcodes", true, &st->legacy)) ||
-	    (ret = get_bool(p, o, "recovery", true, &st->recovery)) ||
-	    (ret = get_enum(p, o, "dispatch", dispatch, &disp)) ||
-	    (ret = get_bool(p, o, "shmem_zc", true, &st->shmem_zc)))
-		return ret;
-	st->data_mode = BUBLK_MODE_COPY + mode;
-	st->dispatch_c = disp == 1;
-	if (st->shmem_zc &&
-	    ((ret = get_str(p, o, "shmem_socket", st->shmem_socket, sizeof(st->shmem_socket), true)) ||
-	     (ret = get_bool(p, o, "shmem_sg_hook", true, &st->shmem_sg_hook))))
-		return ret;
-	if ((ret = parse_options(p, o, st)) || (ret = parse_backends(p, o, st)))
-		return ret;
-	ret = member(p, o, "bpf", json_type_object, true, &bpf);
-	return ret ? ret : parse_bpf(p, bpf, st);
-}
-
-int bublk_state_parse(const char *buf, size_t len, struct bublk_state *st,
-		      char *err, size_t errlen)
-{
-	struct parser p = { err, errlen };
-	struct json_tokener *tok;
-	struct json_object *o;
-	enum json_tokener_error jerr;
-	size_t end;
-	int ret;
-
-	memset(st, 0, sizeof(*st));
-	if (errlen)
-		err[0] = 0;
-	if (len > BUBLK_STATE_MAX_BYTES)
-		return bad(&p, "%zu bytes, more than the %d limit", len, BUBLK_STATE_MAX_BYTES);
-	/* json-c takes an int length; also refuse a NUL outside the JSON text */
-	if (memchr(buf, 0, len))
-		return bad(&p, "a NUL byte in the file");
-	tok = json_tokener_new_ex(16);	/* bublk nests 3 deep */
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (!o || jerr != json_tokener_success) {
-		json_object_put(o);
-		if (jerr == json_tokener_continue)
-			return bad(&p, "truncated JSON (%zu bytes)", len);
-		return bad(&p, "not JSON: %s at byte %zu", json_tokener_error_desc(jerr), end);
-	}
-	for (; end < len; end++) {
-		if (!strchr(" \t\r\n", buf[end])) {
-			json_object_put(o);
-			return bad(&p, "junk after the JSON object at byte %zu", end);
-		}
-	}
-	ret = parse_object(&p, o, st);
-	json_object_put(o);
-	if (ret)
-		memset(st, 0, sizeof(*st));	/* nothing half-parsed leaks out */
-	return ret;
 }
 
 /* --- the files ------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Fuzz the parser of the JSON state files under /run/bublk
- * (runtime/lib/state.c): "bublk list", "del", "stats" and "recover" trust
+ * (runtime/lib/state_parse.c): "bublk list", "del", "stats" and "recover" trust
  * what they read there, and the files can be damaged or written by someone
  * else. A file the parser accepts must be one bublk could have written:
  * written again and re-read it gives the same struct and the same text,

@@ -145,7 +145,7 @@ static void test_parse_size(void)
 	CHECK(parse_int("3x", 1, 32, &n) == -EINVAL, "junk");
 }
 
-/* --- the state file's schema (runtime/lib/state.c) ---------------------- */
+/* --- the state file's schema (runtime/lib/state_*.c) -------------------- */
 #include <stdlib.h>
 #include "dev.h"
 
