@@ -42,6 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 	free(text2);
 
+	/* a device still being created has no options to recover it with: recover refuses it first */
+	if (st.creating)
+		return 0;
 	bublk_state_opts(&st, &o);
 	if (o.nr_queues < 1 || o.nr_queues > BUBLK_MAX_QUEUES ||
 	    o.depth < 1 || o.depth > UBLK_MAX_QUEUE_DEPTH ||
