@@ -36,7 +36,7 @@ FEATURES = [
     ("SAFE_STOP_DEV", "`bublk del` refuses an open device (TRY_STOP_DEV); `--force` stops it"),
     ("NO_AUTO_PART_SCAN", "`bublk add --no-part-scan`"),
     ("SHMEM_ZC", "`--shmem-zc`: zero copy from a client's shared memory"),
-    ("IO_DESC_SIZE", "not yet: bublk reads the 24-byte descriptors every kernel answers without it"),
+    ("IO_DESC_SIZE", "not asked for; the descriptors' stride and mmap size follow the kernel's io_desc_size answer (24 unless asked)"),
 ]
 
 

@@ -40,7 +40,7 @@ void bublk_req_from_io(struct bublk_req *rq, const struct bublk_queue *q, int ta
 /* a newly fetched request: our record of it, from the kernel's descriptor */
 static void io_begin(struct bublk_queue *q, int tag, struct bublk_target *tgt)
 {
-	const struct ublksrv_io_desc *iod = &q->iods[tag];
+	const struct ublksrv_io_desc *iod = bublk_iod(q, tag);
 	struct bublk_io *io = &q->ios[tag];
 
 	io->op = ublksrv_get_op(iod);

@@ -248,7 +248,7 @@ void bublk_execute(struct bublk_queue *q, int tag)
 	if (io->bad_buf) {
 		if (q->stats->zc_bad == 1)	/* counted in mode_shmem.c: log the first */
 			bublk_log("dev %u queue %d: a request flagged SHMEM_ZC names no registered buffer of ours (addr %llx); failing it",
-				  dev->info.dev_id, q->q_id, (unsigned long long)q->iods[tag].addr);
+				  dev->info.dev_id, q->q_id, (unsigned long long)bublk_iod(q, tag)->addr);
 		bublk_complete_io(q, tag, -EIO);
 		return;
 	}

@@ -53,9 +53,21 @@ struct io_uring_sqe *bublk_get_sqe(struct bublk_queue *q)
 	return sqe;
 }
 
-static size_t iods_offset(int q_id)
+/*
+ * The descriptors' stride is the kernel's answer in io_desc_size
+ * (UBLK_F_IO_DESC_SIZE, 7.2+; every kernel since then answers 24 unless
+ * asked for more; older ones leave the field 0 and use 24). Each queue's
+ * array starts at the size the deepest queue would need.
+ */
+static size_t iod_stride(const struct bublk_dev *dev)
 {
-	size_t max = (size_t)UBLK_MAX_QUEUE_DEPTH * sizeof(struct ublksrv_io_desc);
+	return dev->info.io_desc_size >= sizeof(struct ublksrv_io_desc) ?
+	       dev->info.io_desc_size : sizeof(struct ublksrv_io_desc);
+}
+
+static size_t iods_offset(const struct bublk_dev *dev, int q_id)
+{
+	size_t max = (size_t)UBLK_MAX_QUEUE_DEPTH * iod_stride(dev);
 
 	max = (max + BUBLK_PAGE_SIZE - 1) & ~((size_t)BUBLK_PAGE_SIZE - 1);
 	return UBLKSRV_CMD_BUF_OFFSET + (size_t)q_id * max;
@@ -194,10 +206,11 @@ static int queue_setup(struct bublk_queue *q)
 			return ret;
 		}
 	}
-	q->iods_bytes = (q->depth * sizeof(struct ublksrv_io_desc) + BUBLK_PAGE_SIZE - 1) &
+	q->iod_stride = iod_stride(dev);
+	q->iods_bytes = (q->depth * q->iod_stride + BUBLK_PAGE_SIZE - 1) &
 			~((size_t)BUBLK_PAGE_SIZE - 1);
 	q->iods = mmap(NULL, q->iods_bytes, PROT_READ, MAP_SHARED | MAP_POPULATE,
-		       dev->cdev_fd, iods_offset(q->q_id));
+		       dev->cdev_fd, iods_offset(dev, q->q_id));
 	if (q->iods == MAP_FAILED) {
 		ret = -errno;
 		q->iods = NULL;

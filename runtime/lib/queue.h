@@ -119,6 +119,7 @@ struct bublk_queue {
 	struct io_uring		ring;
 	struct ublksrv_io_desc	*iods;		/* kernel's request descriptors */
 	size_t			iods_bytes;
+	size_t			iod_stride;	/* bytes from one descriptor to the next */
 	struct bublk_io		*ios;
 	struct bublk_seg	*io_segs;	/* [depth][max_segs], validated copies */
 	const struct bublk_data_ops *ops;	/* the device's data mode */
@@ -193,6 +194,12 @@ static inline int cqe_err(int res, __u32 expect)
 
 /* what the arena may hold changes under us: one read, into a local */
 #define ARENA_READ(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* the kernel's descriptor of tag (read-only, mmapped) */
+static inline const struct ublksrv_io_desc *bublk_iod(const struct bublk_queue *q, int tag)
+{
+	return (const void *)((const char *)q->iods + (size_t)tag * q->iod_stride);
+}
 
 /* the validated copies of tag's segments */
 static inline struct bublk_seg *io_segs(struct bublk_queue *q, int tag)
