@@ -32,8 +32,9 @@
 # Environment: BUBLK_BENCH_FLOOR_REPS (2), BUBLK_BENCH_DATA_REPS (2),
 # BUBLK_BENCH_FLOOR_SECS (3), BUBLK_BENCH_DATA_SECS (2),
 # BUBLK_BENCH_KUBLK_REPS (2), BUBLK_BENCH_KUBLK_SECS (1), BUBLK_BENCH_SIZE_MB
-# (256): the defaults keep the whole of make bench (two VM boots) near 15
-# minutes on a 2-core TCG host.
+# (256): the defaults aim at about 15 minutes for the whole of make bench
+# (two VM boots) on a quiet 2-core TCG host (22 minutes with another VM
+# running).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
