@@ -95,6 +95,36 @@ def data_section(recs):
     return rows
 
 
+KUBLK_REF = {"kublk-null": "null_blk", "kublk-loop": "kloop"}
+
+
+def kublk_section(recs):
+    """
+    kublk (the kernel's ublk server) next to bublk and the kernel, one boot:
+    every device's IOPS and bandwidth, its ratio to the kernel device and
+    to kublk in copy mode (per repetition), and CPU per I/O.
+    """
+    rows = []
+    for group, ref in KUBLK_REF.items():
+        cases = {}
+        for r in recs:
+            if r.get("kind") == "fio" and r["group"] == group:
+                cases.setdefault((r["rw"], r["bs"], r["qd"]), {}).setdefault(r["dev"], []).append(r)
+        order = {"read": 0, "write": 1, "randread": 2, "randwrite": 3}
+        for (rw, bs, qd), devs in sorted(cases.items(), key=lambda kv: (kv[0][1], kv[0][2], order.get(kv[0][0], 9))):
+            target = group.split("-")[1]
+            kcopy = f"kublk-{target}-copy"
+            rows.append({"group": group, "target": target, "rw": rw, "bs": bs, "qd": qd, "ref": ref,
+                         "order": [d for d in devs],
+                         "devices": summarise_devs(devs),
+                         "vs_kernel": {d: ratio(devs, d, ref, "iops") for d in devs if d != ref},
+                         "vs_kublk_copy": {d: ratio(devs, d, kcopy, "iops") for d in devs if d not in (ref, kcopy)},
+                         # the same mode on both sides, where both have it
+                         "same_mode": {m: ratio(devs, f"bublk-{target}-{m}", f"kublk-{target}-{m}", "iops")
+                                       for m in ("copy", "zc")}})
+    return rows
+
+
 def dispatch_section(recs, where):
     by = {}
     for r in recs:
@@ -253,6 +283,39 @@ def markdown(res):
                      f"{fmt(g('bublk-loop-ucopy', 'daemon_cpu_us_per_io'), 1)} | {fmt(g('bublk-stripe', 'daemon_cpu_us_per_io'), 1)} | "
                      f"{fmt(g('kloop', 'guest_cpu_us_per_io'), 1)} | {fmt(g('bublk-loop-ucopy', 'guest_cpu_us_per_io'), 1)} |")
         L.append("")
+    if res.get("kublk"):
+        kv = res["meta"].get("vm_kublk", {})
+        ks = res["meta"].get("vm_setup_kublk", {})
+        L += [f"## 4. Reference: kublk, the kernel's own ublk server (VM, kernel {kv.get('kernel', '?')}, one boot)", "",
+              f"kublk: {ks.get('kublk', '?')}; bublk modes: {ks.get('bublk_modes', '?')}; "
+              f"{kv.get('kublk_reps', '?')} repetitions x {kv.get('kublk_secs', '?')} s per point, interleaved; "
+              f"null targets {ks.get('null', '')}, loop {ks.get('loop', '')}; {kv.get('pinning', '')}. "
+              "Ratios are IOPS ratios per repetition (bandwidth ratios are the same).", "",
+              "| target | rw | bs | QD | kernel | kublk copy ÷ kernel | bublk copy ÷ kernel | bublk copy ÷ kublk copy | "
+              "bublk user copy ÷ kublk copy | bublk zc ÷ kublk zc | best bublk ÷ best kublk (medians) |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in res["kublk"]:
+            d, t = r["devices"], r["target"]
+            unit = "mib_s" if r["bs"] >= 1 << 16 else "iops"
+            refv = d.get(r["ref"], {}).get(unit)
+            best = lambda pre: max((v["iops"]["median"] for n, v in d.items() if n.startswith(pre) and v["iops"]), default=None)
+            bb, bk = best("bublk-"), best("kublk-")
+            bvk = f"{bb / bk:.2f}" if bb and bk else "-"
+            L.append(f"| {t} | {r['rw']} | {human_bs(r['bs'])} | {r['qd']} | {r['ref']} {fmt(refv, 1 if unit == 'mib_s' else 0)}"
+                     f"{' MiB/s' if unit == 'mib_s' else ' IOPS'} | {fmt(r['vs_kernel'].get(f'kublk-{t}-copy'), 2)} | "
+                     f"{fmt(r['vs_kernel'].get(f'bublk-{t}-copy'), 2)} | {fmt(r['same_mode'].get('copy'), 2)} | "
+                     f"{fmt(r['vs_kublk_copy'].get(f'bublk-{t}-ucopy'), 2)} | {fmt(r['same_mode'].get('zc'), 2)} | "
+                     f"{bvk} |")
+        L += ["", "Every device:", "",
+              "| target | rw | bs | QD | device | IOPS | MiB/s | ÷ kernel | ÷ kublk copy | daemon µs/IO | guest µs/IO |",
+              "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in res["kublk"]:
+            for n in r["order"]:
+                v = r["devices"][n]
+                L.append(f"| {r['target']} | {r['rw']} | {human_bs(r['bs'])} | {r['qd']} | {n} | {fmt(v['iops'])} | "
+                         f"{fmt(v['mib_s'], 1)} | {fmt(r['vs_kernel'].get(n), 2)} | {fmt(r['vs_kublk_copy'].get(n), 2)} | "
+                         f"{fmt(v['daemon_cpu_us_per_io'], 1)} | {fmt(v['guest_cpu_us_per_io'], 1)} |")
+        L.append("")
     for key, num, where in (("dispatch", "3", f"the host ({h.get('kernel', '?')})"),
                             ("vm_dispatch", "3b", "the VM (TCG)")):
         if not res.get(key):
@@ -365,12 +428,16 @@ def main():
     if os.path.exists(mp):
         with open(mp) as f:
             meta = json.load(f)
-    vm = [r for r in recs if r.get("kind") == "meta" and r.get("where") == "vm"]
+    vm = [r for r in recs if r.get("kind") == "meta" and r.get("where") == "vm" and r.get("group") != "kublk"]
+    vk = [r for r in recs if r.get("kind") == "meta" and r.get("where") == "vm" and r.get("group") == "kublk"]
+    if vk:
+        meta["vm_kublk"] = {k: v for k, v in vk[0].items() if k not in ("kind", "where", "group")}
+        meta["vm_setup_kublk"] = meta["vm_kublk"]
     if vm:
         meta["vm"] = {k: v for k, v in vm[0].items() if k not in ("kind", "where", "group")}
         meta["vm_setup"] = {r["group"]: {k: v for k, v in r.items() if k not in ("kind", "where")} for r in vm}
     res = {"meta": meta, "floor": floor_section(recs), "data": data_section(recs),
-           "dispatch": dispatch_section(recs, "host"), "vm_dispatch": dispatch_section(recs, "vm")}
+           "dispatch": dispatch_section(recs, "host"), "vm_dispatch": dispatch_section(recs, "vm"), "kublk": kublk_section(recs)}
     res["requests_per_call"] = {f"{rw} QD{qd}": v for (rw, qd), v in sorted(batches(recs).items())}
     res["bpf_cpu_share_qd32"] = bpf_share(res["floor"], res["vm_dispatch"], batches(recs))
     res["targets"] = targets(res["floor"], res["data"], res["dispatch"], res["bpf_cpu_share_qd32"])

@@ -9,15 +9,19 @@
 #   2. device (in the VM when this machine has no ublk driver): the floor
 #      (null targets vs null_blk) and the data path (loop, stripe vs kernel
 #      loop, dm-stripe) with fio (selftests/bench/vm.sh)
+#   2b. kublk, the kernel's own ublk server (build-kublk.sh builds it from
+#      Debian's linux-source of the VM's newest kernel), as the reference:
+#      null and loop targets of kublk, bublk and the kernel side by side,
+#      in a second VM boot on that kernel (BUBLK_VM_KSET=newest)
 #   3. report.py: medians, spreads, per-repetition ratios, plots
 #
-# Environment: BUBLK_BENCH_GROUPS (default "dispatch floor data") and those
-# of vm.sh (BUBLK_BENCH_REPS, ..._FLOOR_SECS, ..._DATA_SECS, ..._SIZE_MB).
+# Environment: BUBLK_BENCH_GROUPS (default "dispatch floor data kublk") and
+# those of vm.sh (BUBLK_BENCH_*_REPS, ..._SECS, ..._SIZE_MB).
 # Never part of make test: numbers are reported, never asserted.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-GROUPS_WANTED=${BUBLK_BENCH_GROUPS:-dispatch floor data}
+GROUPS_WANTED=${BUBLK_BENCH_GROUPS:-dispatch floor data kublk}
 stamp=$(date -u +%Y-%m-%d_%H%M)
 OUT=bench-results/$stamp
 RAW=$OUT/raw
@@ -37,6 +41,7 @@ json.dump({"date": sys.argv[2], "commit": rev,
 PY
 
 vm_groups=()
+kublk=0
 for g in $GROUPS_WANTED; do
 	case "$g" in
 	dispatch)
@@ -46,24 +51,38 @@ for g in $GROUPS_WANTED; do
 		vm_groups+=("$g")
 		;;
 	floor | data) vm_groups+=("$g") ;;
-	*) say "unknown group $g (dispatch, floor, data)"; exit 2 ;;
+	kublk)
+		kublk=1
+		bash selftests/bench/build-kublk.sh ||
+			{ say "cannot build kublk (BUBLK_BENCH_GROUPS without kublk skips it)"; exit 1; }
+		;;
+	*) say "unknown group $g (dispatch, floor, data, kublk)"; exit 2 ;;
 	esac
 done
 
-if [ ${#vm_groups[@]} -gt 0 ]; then
+# vm_run KSET OUT GROUP...: vm.sh here when this machine has ublk, else in
+# the VM booting KSET (6.12 or newest, selftests/vm/run.sh)
+vm_run() {
+	local kset=$1 out=$2 rc
+	shift 2
 	if [ -e /dev/ublk-control ]; then
-		say "2/3 devices on this machine: ${vm_groups[*]}"
-		bash selftests/bench/vm.sh "$RAW/vm.jsonl" "${vm_groups[@]}" || { say "device benchmark failed"; exit 1; }
-	else
-		say "2/3 devices in the VM (qemu TCG, Debian 6.12): ${vm_groups[*]}"
-		# the guest's progress lines, not its boot chatter
-		BUBLK_VM_TIMEOUT=${BUBLK_VM_TIMEOUT:-1500} bash selftests/vm/run.sh \
-			selftests/bench/vm.sh "$RAW/vm.jsonl" "${vm_groups[@]}" 2>&1 |
-			grep --line-buffered -aE '^(bench|vm):'
-		rc=${PIPESTATUS[0]}
-		[ "$rc" = 0 ] || { say "device benchmark failed in the VM (status $rc; build/vm/console-vm-6.12.log)"; exit 1; }
+		say "2/3 devices on this machine: $*"
+		bash selftests/bench/vm.sh "$out" "$@" || { say "device benchmark failed"; exit 1; }
+		return
 	fi
-fi
+	say "2/3 devices in the VM (qemu TCG, Debian $kset): $*"
+	# the guest's progress lines, not its boot chatter
+	BUBLK_VM_KSET=$kset BUBLK_VM_TIMEOUT=${BUBLK_VM_TIMEOUT:-1500} bash selftests/vm/run.sh \
+		selftests/bench/vm.sh "$out" "$@" 2>&1 |
+		grep --line-buffered -aE '^(bench|vm):'
+	rc=${PIPESTATUS[0]}
+	[ "$rc" = 0 ] || { say "device benchmark failed in the VM (status $rc; build/vm/console-vm-$kset.log)"; exit 1; }
+}
+
+[ ${#vm_groups[@]} -eq 0 ] || vm_run 6.12 "$RAW/vm.jsonl" "${vm_groups[@]}"
+# kublk is built for the newest kernel; on a machine with ublk it runs on
+# whatever kernel this is
+[ "$kublk" = 0 ] || vm_run newest "$RAW/vm-kublk.jsonl" kublk
 
 python3 - "$RAW/meta.json" "$(($(date +%s) - start))" <<'PY'
 import json, sys

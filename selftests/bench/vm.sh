@@ -6,7 +6,7 @@
 # fio run to OUT (JSON lines; selftests/bench/report.py turns them into the
 # tables and plots).
 #
-#   selftests/bench/vm.sh OUT [dispatch] [floor] [data]
+#   selftests/bench/vm.sh OUT [dispatch] [floor] [data] [kublk]
 #
 # dispatch: the host dispatch benchmark (dispatch.c) run in this kernel:
 #        BPF vs C per request where the device figures are measured.
@@ -15,6 +15,13 @@
 # data:  read/write/randread/randwrite at 4K/64K/1M on kernel loop, bublk
 #        loop --copy and --user-copy (all on one tmpfs file), and on a
 #        dm-stripe over 4 kernel loops vs bublk stripe (the same 4 files).
+# kublk: the kernel's own ublk server (tools/testing/selftests/ublk, built
+#        by build-kublk.sh) as the reference, next to bublk and the kernel:
+#        null targets (null_blk; bublk --copy/--user-copy[/--zero-copy];
+#        kublk copy, -z, --auto_zc, --batch) at 4 KiB random, and loop on
+#        one tmpfs file (kernel loop; bublk --copy/--user-copy[/--zero-copy];
+#        kublk copy, -z, --auto_zc). Needs the kernel kublk was built for
+#        (make bench boots BUBLK_VM_KSET=newest for it).
 #
 # Every case runs its devices back to back inside one repetition, and the
 # repetitions interleave, so noise from the shared host hits all devices of
@@ -22,22 +29,27 @@
 # (/proc/PID/stat) and the whole guest's busy time (/proc/stat), read
 # before and after each fio run.
 #
-# Environment: BUBLK_BENCH_FLOOR_REPS (3), BUBLK_BENCH_DATA_REPS (3),
-# BUBLK_BENCH_FLOOR_SECS (3), BUBLK_BENCH_DATA_SECS (2), BUBLK_BENCH_SIZE_MB
-# (256): the defaults keep the whole of make bench under 20 minutes on a
-# 2-core TCG host.
+# Environment: BUBLK_BENCH_FLOOR_REPS (2), BUBLK_BENCH_DATA_REPS (2),
+# BUBLK_BENCH_FLOOR_SECS (3), BUBLK_BENCH_DATA_SECS (2),
+# BUBLK_BENCH_KUBLK_REPS (2), BUBLK_BENCH_KUBLK_SECS (1), BUBLK_BENCH_SIZE_MB
+# (256): the defaults aim at about 15 minutes for the whole of make bench
+# (two VM boots) on a quiet 2-core TCG host (22 minutes with another VM
+# running).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
 OUT=${1:?usage: vm.sh OUT [dispatch] [floor] [data]}
 shift
 GROUPS_WANTED=${*:-dispatch floor data}
-FLOOR_REPS=${BUBLK_BENCH_FLOOR_REPS:-3}
-DATA_REPS=${BUBLK_BENCH_DATA_REPS:-3}
+FLOOR_REPS=${BUBLK_BENCH_FLOOR_REPS:-2}
+DATA_REPS=${BUBLK_BENCH_DATA_REPS:-2}
+KUBLK_REPS=${BUBLK_BENCH_KUBLK_REPS:-2}
+KUBLK_SECS=${BUBLK_BENCH_KUBLK_SECS:-1}
 FLOOR_SECS=${BUBLK_BENCH_FLOOR_SECS:-3}
 DATA_SECS=${BUBLK_BENCH_DATA_SECS:-2}
 SIZE_MB=${BUBLK_BENCH_SIZE_MB:-256}
 BUBLK=$PWD/build/bublk
+KUBLK=$PWD/build/kublk/kublk
 W=/tmp/bublk-bench
 HZ=$(getconf CLK_TCK)
 
@@ -60,6 +72,7 @@ modload() {
 loops=()
 cleanup() {
 	"$BUBLK" del -a --force >/dev/null 2>&1
+	[ ! -x "$KUBLK" ] || "$KUBLK" del -a >/dev/null 2>&1
 	dmsetup remove bublk-bench-stripe >/dev/null 2>&1
 	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null; done
 	rm -rf "$W"
@@ -82,6 +95,26 @@ bublk_dev() {
 	pid=$(jq -r .pid "/run/bublk/$id.json") || die "no state for $out"
 	taskset -a -p -c "$DAEMON_CPU" "$pid" >/dev/null || die "pinning daemon $pid"
 	echo "$out $pid"
+}
+
+# kublk add ARGS -> "/dev/ublkbN PID", or nothing when kublk or this
+# kernel refuses the mode (logged; the comparison goes on without it)
+kublk_dev() {
+	local out id pid
+	# into a file: the daemon kublk forks keeps its stdout, a pipe would
+	# never see the end
+	if ! "$KUBLK" add "$@" >"$W/kublk.out" 2>&1; then
+		log "kublk add $* failed, left out: $(tail -1 "$W/kublk.out")"
+		return 0
+	fi
+	out=$(cat "$W/kublk.out")
+	id=$(echo "$out" | sed -n 's/^dev id \([0-9]*\):.*/\1/p' | head -1)
+	pid=$(echo "$out" | sed -n 's/.*daemon pid \([0-9]*\) .*/\1/p' | head -1)
+	[ -n "$id" ] && [ -n "$pid" ] || die "kublk add $* said: $out"
+	udevadm settle 2>/dev/null
+	[ -b "/dev/ublkb$id" ] || die "kublk add $*: /dev/ublkb$id did not appear"
+	taskset -a -p -c "$DAEMON_CPU" "$pid" >/dev/null || die "pinning kublk daemon $pid"
+	echo "/dev/ublkb$id $pid"
 }
 
 # kernel loop on FILE, direct I/O when the file system allows it
@@ -160,10 +193,12 @@ meta() {
 		--argjson ncpu "$(nproc)" --argjson mem_mb "$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)" \
 		--argjson floor_reps "$FLOOR_REPS" --argjson data_reps "$DATA_REPS" \
 		--argjson floor_secs "$FLOOR_SECS" --argjson data_secs "$DATA_SECS" \
-		--arg pinning "fio on CPU $FIO_CPU, bublk daemons on CPU $DAEMON_CPU" \
+		--argjson kublk_reps "$KUBLK_REPS" --argjson kublk_secs "$KUBLK_SECS" \
+		--arg pinning "fio on CPU $FIO_CPU, bublk and kublk daemons on CPU $DAEMON_CPU" \
 		--arg fio "$(fio --version)" --argjson extra "$1" \
 		'{ kind: "meta", where: "vm", kernel: $kernel, cpu: $cpu, ncpu: $ncpu, mem_mb: $mem_mb,
-		   floor_reps: $floor_reps, data_reps: $data_reps, floor_secs: $floor_secs, data_secs: $data_secs, fio: $fio,
+		   floor_reps: $floor_reps, data_reps: $data_reps, floor_secs: $floor_secs, data_secs: $data_secs,
+		   kublk_reps: $kublk_reps, kublk_secs: $kublk_secs, fio: $fio,
 		   pinning: $pinning } + $extra' >>"$OUT"
 }
 
@@ -259,6 +294,74 @@ data() {
 	done
 }
 
+# --- 3. kublk: the kernel's own ublk server as the reference -----------------
+# bublk's data modes this build has: --zero-copy only where add --help lists it
+bublk_modes() {
+	echo "copy --copy"
+	echo "ucopy --user-copy"
+	! "$BUBLK" add --help 2>&1 | grep -q -- '--zero-copy' || echo "zc --zero-copy"
+}
+
+kublk() {
+	local nb f kl d p name args spec devs=() kdevs=() bmodes
+	[ -x "$KUBLK" ] || die "no $KUBLK (selftests/bench/build-kublk.sh builds it)"
+	log "kublk: the kernel's ublk server ($(cat "$PWD/build/kublk/what" 2>/dev/null)) vs bublk vs the kernel, $(uname -r)"
+	bmodes=$(bublk_modes)
+
+	# null targets: one queue, depth 128, 4 KiB random
+	modload null_blk nr_devices=1 queue_mode=2 irqmode=0 submit_queues=1 \
+		hw_queue_depth=128 gb=1 bs=512 || die "cannot load null_blk"
+	nb=/dev/nullb0
+	udevadm settle 2>/dev/null
+	[ -b "$nb" ] || die "$nb did not appear"
+	devs=("null_blk $nb -")
+	while read -r name args; do
+		# shellcheck disable=SC2086 # args: bublk options
+		read -r d p <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 $args)"
+		devs+=("bublk-null-$name $d $p")
+	done <<<"$bmodes"
+	for spec in "copy" "zc -z" "autozc --auto_zc" "batch --batch"; do
+		read -r name args <<<"$spec"
+		# shellcheck disable=SC2086
+		read -r d p <<<"$(kublk_dev -t null -q 1 -d 128 $args)"
+		[ -z "$d" ] || { devs+=("kublk-null-$name $d $p"); kdevs+=("$d"); }
+	done
+	meta "$(jq -nc --arg modes "$(echo "$bmodes" | awk '{ print $2 }' | xargs)" \
+		--arg kublk "$(cat "$PWD/build/kublk/what" 2>/dev/null)" \
+		'{group: "kublk", null_blk: "queue_mode=2 irqmode=0 submit_queues=1 hw_queue_depth=128",
+		  null: "-q 1 -d 128", loop: "-q 1 -d 64 on one tmpfs file", bublk_modes: $modes, kublk: $kublk}')"
+	fio_case kublk-null randread 4k 1 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	fio_case kublk-null randread 4k 32 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	fio_case kublk-null randwrite 4k 32 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	"$BUBLK" del -a >/dev/null || die "bublk del"
+	for d in "${kdevs[@]}"; do "$KUBLK" del -n "${d#/dev/ublkb}" >/dev/null || die "kublk del $d"; done
+
+	# loop on one tmpfs file
+	modload loop || die "cannot load loop"
+	f=$W/kloop.img
+	dd if=/dev/urandom of="$f" bs=1M count="$SIZE_MB" status=none || die "making $f"
+	kl=$(kloop_dev "$f")
+	devs=("kloop $kl -")
+	kdevs=()
+	while read -r name args; do
+		# shellcheck disable=SC2086
+		read -r d p <<<"$(bublk_dev -t loop -f "$f" -q 1 -d 64 --max-io 1M $args)"
+		devs+=("bublk-loop-$name $d $p")
+	done <<<"$bmodes"
+	for spec in "copy" "zc -z" "autozc --auto_zc"; do
+		read -r name args <<<"$spec"
+		# shellcheck disable=SC2086
+		read -r d p <<<"$(kublk_dev -t loop -q 1 -d 64 $args "$f")"
+		[ -z "$d" ] || { devs+=("kublk-loop-$name $d $p"); kdevs+=("$d"); }
+	done
+	fio_case kublk-loop randread 4k 16 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	fio_case kublk-loop randwrite 4k 16 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	fio_case kublk-loop read 1m 16 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	fio_case kublk-loop write 1m 16 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	"$BUBLK" del -a >/dev/null || die "bublk del"
+	for d in "${kdevs[@]}"; do "$KUBLK" del -n "${d#/dev/ublkb}" >/dev/null || die "kublk del $d"; done
+}
+
 [ -e /dev/ublk-control ] || die "no /dev/ublk-control (run through selftests/vm/run.sh)"
 if ! command -v fio >/dev/null || ! command -v jq >/dev/null; then
 	die "needs fio and jq"
@@ -269,7 +372,8 @@ for g in $GROUPS_WANTED; do
 	dispatch) vm_dispatch ;;
 	floor) floor ;;
 	data) data ;;
-	*) die "unknown group $g (dispatch, floor, data)" ;;
+	kublk) kublk ;;
+	*) die "unknown group $g (dispatch, floor, data, kublk)" ;;
 	esac
 done
 log "done in $(($(date +%s) - start)) s: $(wc -l <"$OUT") records in $OUT"

@@ -90,41 +90,9 @@ flock 9
 APT_OPTS=()
 APT_DIR=$BUBLK_BUILD/apt
 
-# The main Debian archive's address, from the machine's own apt sources
-# (whatever their format): the index target labelled "Debian".
-debian_archive() {
-	apt-get indextargets --format '$(LABEL) $(REPO_URI)' 2>/dev/null |
-		awk '$1 == "Debian" { print $2; exit }'
-}
-
-# Set up $APT_DIR for $SUITE and fill APT_OPTS; refresh its lists when they
-# are missing or older than a day (quietly: the cached case prints nothing).
-private_apt() {
-	local uri keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-	mkdir -p "$APT_DIR"/{etc/sources.list.d,etc/preferences.d,etc/apt.conf.d} \
-		"$APT_DIR"/lists/partial "$APT_DIR"/cache/archives/partial
-	[ -e "$APT_DIR/status" ] || : >"$APT_DIR/status"
-	APT_OPTS=(-o Dir::Etc="$APT_DIR/etc"
-		-o Dir::Etc::SourceList="$APT_DIR/etc/sources.list"
-		-o Dir::Etc::SourceParts="$APT_DIR/etc/sources.list.d"
-		-o Dir::Etc::Preferences="$APT_DIR/etc/preferences"
-		-o Dir::Etc::PreferencesParts="$APT_DIR/etc/preferences.d"
-		-o Dir::Etc::Parts="$APT_DIR/etc/apt.conf.d"
-		-o Dir::State::Lists="$APT_DIR/lists"
-		-o Dir::State::status="$APT_DIR/status"
-		-o Dir::Cache="$APT_DIR/cache"
-		-o APT::Architecture=amd64 -o Acquire::Languages=none)
-	if [ ! -s "$APT_DIR/etc/sources.list" ]; then
-		uri=$(debian_archive)
-		[ -n "$uri" ] || die "no Debian archive in this machine's apt sources (apt-get indextargets)"
-		[ -r "$keyring" ] || die "$keyring missing (install debian-archive-keyring)"
-		echo "deb [signed-by=$keyring] $uri $SUITE main" >"$APT_DIR/etc/sources.list"
-	fi
-	if [ -z "$(find "$APT_DIR/lists" -maxdepth 1 -name '*_Packages' -mmin -1440 2>/dev/null)" ]; then
-		apt-get "${APT_OPTS[@]}" -qq update >"$APT_DIR/update.log" 2>&1 ||
-			msg "apt-get update of $SUITE failed (see $APT_DIR/update.log)"
-	fi
-}
+# debian_archive, private_apt
+# shellcheck source=selftests/vm/private-apt.sh
+source "$HERE/private-apt.sh"
 
 # Print the versioned package the meta-package depends on, or nothing.
 resolve_kpkg() {
@@ -141,7 +109,7 @@ resolve_parts() {
 }
 
 # --- 1. which kernel package? -------------------------------------------
-[ "$KSET" = newest ] && private_apt
+[ "$KSET" = newest ] && private_apt "$APT_DIR" "deb $SUITE"
 KPKG=${BUBLK_VM_KPKG:-}
 if [ -z "$KPKG" ]; then
 	KPKG=$(resolve_kpkg)
