@@ -92,7 +92,8 @@ fetch() {
 # --- 1. linux-source: the ublk selftests and two uapi headers ---------------
 SRC=$OUT/src-$VERSION
 if [ ! -e "$SRC/.done" ]; then
-	sdeb=$(find "$OUT/debs" -name "${SPKG}_${VERSION}_*.deb" 2>/dev/null | head -n1)
+	# nothing there yet on a fresh machine: not an error (set -e, pipefail)
+	sdeb=$(find "$OUT/debs" -name "${SPKG}_${VERSION}_*.deb" 2>/dev/null | head -n1 || true)
 	if [ -z "$sdeb" ]; then
 		msg "downloading $SPKG $VERSION (~160 MB) from $SUITE"
 		fetch "$OUT/debs" download "$SPKG=$VERSION" ||
