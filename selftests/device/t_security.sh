@@ -117,7 +117,7 @@ for obj in / /dev/null /etc/passwd; do
 	esac
 done
 out=$("$BUBLK" add -t stripe -f "$TMP/s0.img,$TMP/s1.img" --set chunk=1T 2>&1) && die "chunk=1T accepted"
-grep -q "chunk larger than" <<<"$out" && ! grep -q "size is 0" <<<"$out" || die "chunk=1T: $out"
+grep -q "chunk is larger than the smallest backing file" <<<"$out" && ! grep -q "size is 0" <<<"$out" || die "chunk=1T: $out"
 assert_no_devices
 passed "12 messages for /, /dev/null, a text file, chunk=1T"
 
