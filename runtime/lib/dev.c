@@ -16,88 +16,7 @@
 #include "devlock.h"
 #include "log.h"
 #include "queue.h"
-
-static size_t page_align(size_t n)
-{
-	return (n + BUBLK_PAGE_SIZE - 1) & ~((size_t)BUBLK_PAGE_SIZE - 1);
-}
-
-/* arena bytes one queue needs: request slots, tag lists, descriptors, scratch */
-static size_t queue_arena_bytes(int depth, __u32 max_segs)
-{
-	return page_align(depth * sizeof(struct bublk_req)) +
-	       2 * page_align(depth * sizeof(__u16)) +
-	       page_align((size_t)depth * max_segs * sizeof(struct bublk_seg)) +
-	       (size_t)depth * BUBLK_SCRATCH_SIZE;
-}
-
-static void queue_place_arena(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
-{
-	int depth = dev->info.queue_depth;
-	char *p = (char *)dev->target.arena + q_id * queue_arena_bytes(depth, dev->max_segs);
-
-	/* all of it writable by the target: see struct bublk_queue */
-	q->reqs = (struct bublk_req *)p;
-	p += page_align(depth * sizeof(struct bublk_req));
-	q->tags = (__u16 *)p;
-	p += page_align(depth * sizeof(__u16));
-	q->done_tags = (__u16 *)p;
-	p += page_align(depth * sizeof(__u16));
-	q->segs = (struct bublk_seg *)p;
-	p += page_align((size_t)depth * dev->max_segs * sizeof(struct bublk_seg));
-	q->scratch = (__u8 *)p;
-	q->stats = &dev->target.stats[q_id];
-	q->trace = &dev->target.trace[q_id * BUBLK_TRACE_PER_QUEUE];
-}
-
-static int wait_for_node(const char *path)
-{
-	struct stat st;
-
-	/* udev (or devtmpfs) may take a moment to create the node */
-	for (int i = 0; i < 500; i++) {
-		if (!stat(path, &st))
-			return 0;
-		usleep(10000);
-	}
-	return -ENOENT;
-}
-
-static int set_params(struct bublk_dev *dev, bool readonly)
-{
-	struct ublk_params p;
-	unsigned int lbs_shift = dev->block_size == 4096 ? 12 : 9;
-
-	memset(&p, 0, sizeof(p));
-	p.types = UBLK_PARAM_TYPE_BASIC;
-	/* only the types we set: older kernels know fewer */
-	p.len = offsetof(struct ublk_params, devt);
-	/* the backends are page-cached files: a volatile cache that FLUSH and FUA reach */
-	p.basic.attrs = UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA |
-			(readonly ? UBLK_ATTR_READ_ONLY : 0) |
-			(dev->attrs & BUBLK_DEV_ROTATIONAL ? UBLK_ATTR_ROTATIONAL : 0);
-	p.basic.logical_bs_shift = lbs_shift;
-	p.basic.physical_bs_shift = 12;
-	p.basic.io_opt_shift = 12;
-	p.basic.io_min_shift = lbs_shift;
-	p.basic.max_sectors = dev->max_io_bytes >> 9;
-	p.basic.dev_sectors = dev->size >> 9;
-	if (readonly || (dev->attrs & BUBLK_DEV_NO_DISCARD && dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))
-		return bublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
-	/*
-	 * Hole punching works in whole pages of the backing file. A discard is
-	 * capped like any request, so a target's split of it fits in
-	 * BUBLK_MAX_SEGS just as a read or write of max_io_bytes does.
-	 */
-	p.types |= UBLK_PARAM_TYPE_DISCARD;
-	p.discard.discard_granularity = BUBLK_PAGE_SIZE;
-	p.discard.max_discard_segments = 1;
-	if (!(dev->attrs & BUBLK_DEV_NO_DISCARD))
-		p.discard.max_discard_sectors = dev->max_io_bytes >> 9;
-	if (!(dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))
-		p.discard.max_write_zeroes_sectors = dev->max_io_bytes >> 9;
-	return bublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
-}
+#include "util.h"
 
 static int check_opts(const struct bublk_dev_opts *o, char *err, size_t errlen)
 {
@@ -226,9 +145,9 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 		return ret;
 	/* SHMEM_ZC: room after the queues for the scatter/gather hook's iov slots */
 	dev->sg_slots_off = dev->info.nr_hw_queues *
-			    queue_arena_bytes(dev->info.queue_depth, dev->max_segs);
+			    bublk_queue_arena_bytes(dev->info.queue_depth, dev->max_segs);
 	ret = bublk_target_load(&dev->target, dev->sg_slots_off +
-				(o->shmem_zc ? page_align(bublk_sg_hook_slots_bytes(
+				(o->shmem_zc ? PAGE_ALIGN(bublk_sg_hook_slots_bytes(
 					dev->info.nr_hw_queues, dev->info.queue_depth)) : 0),
 				&di, o->config, o->nr_config, err, errlen);
 	if (ret)
@@ -277,40 +196,6 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 		return bublk_cmap_init(&dev->cmap, &dev->target, err, errlen);
 	}
 	dev->dispatch = bublk_dispatch_bpf;
-	return 0;
-}
-
-/* once the kernel device exists: open ublkcN, run the queues */
-static int dev_start_queues(struct bublk_dev *dev, char *err, size_t errlen)
-{
-	char cpath[64];
-	int ret;
-
-	snprintf(cpath, sizeof(cpath), "/dev/ublkc%u", dev->info.dev_id);
-	if (wait_for_node(cpath) || (dev->cdev_fd = open(cpath, O_RDWR | O_CLOEXEC)) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "dev %u: opening %s: %s", dev->info.dev_id, cpath, strerror(errno));
-		return ret;
-	}
-	dev->queues = calloc(dev->info.nr_hw_queues, sizeof(*dev->queues));
-	if (!dev->queues) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	for (int i = 0; i < dev->info.nr_hw_queues; i++) {
-		queue_place_arena(dev, &dev->queues[i], i);
-		/* run each queue on the CPUs the kernel maps to it */
-		if (bublk_ctrl_get_queue_affinity(&dev->ctrl, dev->info.dev_id, i,
-						  &dev->queues[i].cpus))
-			CPU_ZERO(&dev->queues[i].cpus);
-		dev->nr_queues_started++;
-		ret = bublk_queue_start(dev, &dev->queues[i], i);
-		if (ret) {
-			snprintf(err, errlen, "dev %u: starting queue %d: %s", dev->info.dev_id, i,
-				 strerror(-ret));
-			return ret;
-		}
-	}
 	return 0;
 }
 
@@ -420,12 +305,12 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	ret = dev_load_target(dev, o, err, errlen);
 	if (ret)
 		goto fail;
-	ret = set_params(dev, dev->readonly);
+	ret = bublk_dev_set_params(dev, dev->readonly);
 	if (ret) {
 		snprintf(err, errlen, "dev %u SET_PARAMS: %s", dev->info.dev_id, strerror(-ret));
 		goto fail;
 	}
-	ret = dev_start_queues(dev, err, errlen);
+	ret = bublk_dev_start_queues(dev, err, errlen);
 	if (ret)
 		goto fail;
 	ret = bublk_ctrl_start_dev(&dev->ctrl, dev->info.dev_id, getpid());
@@ -435,7 +320,7 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	}
 	dev->started = true;
 	snprintf(bpath, sizeof(bpath), "/dev/ublkb%u", dev->info.dev_id);
-	wait_for_node(bpath);
+	bublk_wait_for_node(bpath);
 	/* shared memory: registered once the disk exists (the kernel freezes it) */
 	for (int i = 0; i < o->nr_htlb; i++) {
 		ret = bublk_shmem_add_file(dev, o->htlb[i], o->rdonly_shmem, err, errlen);
@@ -496,7 +381,7 @@ int bublk_dev_recover(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u
 	}
 	ret = dev_load_target(dev, o, err, errlen);
 	if (!ret)
-		ret = dev_start_queues(dev, err, errlen);
+		ret = bublk_dev_start_queues(dev, err, errlen);
 	if (ret)
 		goto fail;
 	ret = bublk_ctrl_cmd(&dev->ctrl, UBLK_CMD_END_USER_RECOVERY, dev_id, (__u16)-1,

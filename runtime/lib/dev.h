@@ -151,6 +151,12 @@ void bublk_log_stats(const struct bublk_dev *dev);
  * and fetches every tag. On failure everything it did is undone, so
  * bublk_queue_stop() on it (or on a queue never started) does nothing.
  */
+/* dev_start.c: shared by bublk_dev_create and bublk_dev_recover */
+size_t bublk_queue_arena_bytes(int depth, __u32 max_segs);
+int bublk_wait_for_node(const char *path);
+int bublk_dev_set_params(struct bublk_dev *dev, bool readonly);
+int bublk_dev_start_queues(struct bublk_dev *dev, char *err, size_t errlen);
+
 int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id);
 void bublk_queue_stop(struct bublk_queue *q);
 
