@@ -46,7 +46,8 @@ static void add_usage(FILE *f)
 		"  -s, --size SIZE         device size (K/M/G/T suffixes); default: first file's size\n"
 		"  -q, --queues N          hardware queues, one thread each (default %d)\n"
 		"  -d, --depth N           requests in flight per queue (default %d)\n"
-		"      --max-io SIZE       largest request (default 512K; a target may lower it)\n"
+		"      --max-io SIZE       largest request (default 512K, 1M in zero copy, which needs\n"
+		"                          no buffer per request; a target may lower it)\n"
 		"      --block-size N      logical block size, 512 (default) or 4096\n"
 		"      --rotational        tell the block layer seeks are expensive\n"
 		"  -r, --readonly          read-only device; backing files opened read-only\n"
@@ -156,6 +157,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 	o->nr_queues = BUBLK_DEF_QUEUES;
 	o->depth = BUBLK_DEF_DEPTH;
 	o->max_io_bytes = BUBLK_DEF_IO_BYTES;
+	o->max_io_default = true;
 	*foreground = *json = false;
 	optind = 0;	/* glibc: forget any earlier parse entirely */
 	while ((opt = getopt_long(argc, argv, "t:f:s:q:d:rh", longopts, NULL)) != -1) {
@@ -196,6 +198,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 				return 2;
 			}
 			o->max_io_bytes = v;
+			o->max_io_default = false;
 			break;
 		case 'r':
 			o->readonly = true;

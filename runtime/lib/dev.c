@@ -250,6 +250,8 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	ret = bublk_data_mode_flag(dev, o, &want, err, errlen);
 	if (ret)
 		goto fail;
+	if (o->max_io_default && (want & UBLK_F_AUTO_BUF_REG))
+		dev->info.max_io_buf_bytes = BUBLK_ZC_DEF_IO_BYTES;
 	if (o->recovery)
 		want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
 	if (o->shmem_zc)

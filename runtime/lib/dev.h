@@ -23,6 +23,8 @@
 #define BUBLK_DEF_DEPTH		128
 #define BUBLK_DEF_QUEUES	1
 #define BUBLK_DEF_IO_BYTES	(512U << 10)
+/* zero copy allocates nothing per request: as large as the block layer's usual split */
+#define BUBLK_ZC_DEF_IO_BYTES	(1U << 20)
 #define BUBLK_MAX_RELOADS	64	/* per daemon; then restart it (bublk recover) */
 /* what "bublk add" accepts and the device code relies on (fuzz_parse checks both) */
 #define BUBLK_MIN_IO_BYTES	BUBLK_PAGE_SIZE		/* --max-io, also its granularity */
@@ -52,6 +54,7 @@ struct bublk_dev_opts {
 	int		nr_queues;
 	int		depth;
 	__u32		max_io_bytes;
+	bool		max_io_default;		/* not asked for: the data mode's default */
 	bool		readonly;
 	bool		rotational;
 	__u32		block_size;		/* logical block size: 0 (= 512) or 4096 */

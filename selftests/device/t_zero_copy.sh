@@ -26,6 +26,9 @@ fio_verify() {	# dev name [size]
 truncate -s 64M "$TMP/loop.img"
 id=$(add_dev -t loop -f "$TMP/loop.img" -q 2)
 [ "$(mode_of "$id")" = zero_copy ] || die "default data mode is $(mode_of "$id"), not zero_copy"
+# no buffer per request, so requests up to 1 MiB by default (512K in the copy modes)
+kb=$(cat "/sys/block/ublkb$id/queue/max_hw_sectors_kb")
+[ "$kb" = 1024 ] || die "zero copy: max_hw_sectors_kb is $kb, not 1024"
 fio_verify "/dev/ublkb$id" loop
 cmp <(dd if="/dev/ublkb$id" bs=1M iflag=direct status=none) "$TMP/loop.img" ||
 	die "loop: device and backing file differ"
