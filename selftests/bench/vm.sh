@@ -295,11 +295,16 @@ data() {
 }
 
 # --- 3. kublk: the kernel's own ublk server as the reference -----------------
-# bublk's data modes this build has: --zero-copy only where add --help lists it
+# bublk's data modes this build has: --zero-copy (and --batch) only where
+# add --help lists them
 bublk_modes() {
 	echo "copy --copy"
 	echo "ucopy --user-copy"
 	! "$BUBLK" add --help 2>&1 | grep -q -- '--zero-copy' || echo "zc --zero-copy"
+	# batched commands (UBLK_F_BATCH_IO) on top of zero copy, where both exist
+	! "$BUBLK" add --help 2>&1 | grep -q -- '--batch' ||
+		! "$BUBLK" features | awk '{ print $2 }' | grep -qx BATCH_IO ||
+		echo "zcbatch --zero-copy --batch"
 }
 
 kublk() {
