@@ -22,8 +22,21 @@ extern int bpf_io_uring_submit_sqes(struct iou_ctx *ctx, __u32 nr) __ksym;
 extern __u8 *bpf_io_uring_get_region(struct iou_ctx *ctx, __u32 region_id,
 				     const __u64 rdwr_buf_size) __ksym;
 
+extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
+extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
+extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
+
 const volatile struct kloop_cfg cfg;
 struct kloop_stats stats;
+/*
+ * Loop state lives in map memory, not in registers: an open-coded
+ * iterator converges only when the iterations' states are equivalent.
+ */
+struct {
+	__u32	sq_tail;
+	__u32	n;
+	__u32	stop;
+} st;
 
 /* sizes must be constants for the verifier */
 #define RINGS_BYTES	4096	/* io_rings header + 64 CQEs fit in one page */
@@ -67,8 +80,8 @@ SEC("kloop/loop_step")
 int BPF_PROG(loop_step, struct iou_ctx *ictx, struct iou_loop_params *lp)
 {
 	__u8 *rings, *sq;
-	__u32 head, tail, sq_tail, n = 0, i;
-	int stop = 0;
+	struct bpf_iter_num it;
+	__u32 n;
 
 	stats.steps++;
 	rings = bpf_io_uring_get_region(ictx, 1 /* IOU_REGION_CQ */, RINGS_BYTES);
@@ -81,28 +94,31 @@ int BPF_PROG(loop_step, struct iou_ctx *ictx, struct iou_loop_params *lp)
 	if (cfg.cq_head > RINGS_BYTES - 4 || cfg.cq_tail > RINGS_BYTES - 4 ||
 	    cfg.sq_tail > RINGS_BYTES - 4 || cfg.cqes > RINGS_BYTES - 16 * KLOOP_CQ_ENTRIES)
 		return 1;
-	head = rd32(rings, cfg.cq_head);
-	sq_tail = rd32(rings, cfg.sq_tail);
+	st.sq_tail = rd32(rings, cfg.sq_tail);
+	st.n = 0;
+	st.stop = 0;
 
-	for (i = 0; i < KLOOP_CQ_ENTRIES; i++) {
+	bpf_iter_num_new(&it, 0, KLOOP_CQ_ENTRIES);
+	while (bpf_iter_num_next(&it)) {
 		struct io_uring_cqe *cqe;
 		struct kloop_iod iod;
 		struct kloop_sqe *sqe;
 		__u64 ud;
 		__s32 res;
-		__u32 tag, bytes;
+		__u32 tag, bytes, head;
 
-		tail = rd32(rings, cfg.cq_tail);
-		if (head == tail)
+		head = rd32(rings, cfg.cq_head);
+		if (head == rd32(rings, cfg.cq_tail))
 			break;
 		cqe = (void *)(rings + cfg.cqes + (head & (KLOOP_CQ_ENTRIES - 1)) * 16);
 		ud = cqe->user_data;
 		res = cqe->res;
-		head++;
+		/* consume it now: the kernel may reuse the slot once head moves */
+		*(volatile __u32 *)(rings + cfg.cq_head) = head + 1;
 		stats.cqes++;
 
 		if (ud == KLOOP_STOP_UD) {
-			stop = 1;
+			st.stop = 1;
 			continue;
 		}
 		if (res == UBLK_IO_RES_ABORT) {
@@ -125,7 +141,7 @@ int BPF_PROG(loop_step, struct iou_ctx *ictx, struct iou_loop_params *lp)
 		case 1: stats.writes++; stats.bytes += bytes; break;
 		default: stats.others++; bytes = 0; break;
 		}
-		sqe = (void *)(sq + (sq_tail & (KLOOP_SQ_ENTRIES - 1)) * KLOOP_SQE_BYTES);
+		sqe = (void *)(sq + (st.sq_tail & (KLOOP_SQ_ENTRIES - 1)) * KLOOP_SQE_BYTES);
 		__builtin_memset(sqe, 0, KLOOP_SQE_BYTES);
 		sqe->opcode = IORING_OP_URING_CMD_;
 		sqe->fd = cfg.ublkc_fd;
@@ -135,27 +151,28 @@ int BPF_PROG(loop_step, struct iou_ctx *ictx, struct iou_loop_params *lp)
 		sqe->tag = tag;
 		sqe->result = bytes;
 		sqe->io_addr = cfg.buf_va + (__u64)tag * KLOOP_MAX_IO;
-		sq_tail++;
-		n++;
+		st.sq_tail++;
+		st.n++;
 		stats.committed++;
 	}
-	/* consume the CQEs, publish the SQEs */
-	*(volatile __u32 *)(rings + cfg.cq_head) = head;
+	bpf_iter_num_destroy(&it);
+	/* publish the SQEs */
+	n = st.n;
 	if (n) {
 		int ret;
 
-		*(volatile __u32 *)(rings + cfg.sq_tail) = sq_tail;
+		*(volatile __u32 *)(rings + cfg.sq_tail) = st.sq_tail;
 		ret = bpf_io_uring_submit_sqes(ictx, n);
 		if (ret < 0)
 			stats.submit_err = ret;
 		else
 			stats.submitted += ret;
 	}
-	if (stop) {
+	if (st.stop) {
 		stats.stops++;
 		return 1;	/* IOU_LOOP_STOP */
 	}
 	/* sleep until one CQE beyond what we have consumed */
-	lp->cq_wait_idx = head + 1;
+	lp->cq_wait_idx = rd32(rings, cfg.cq_head) + 1;
 	return 0;		/* IOU_LOOP_CONTINUE */
 }

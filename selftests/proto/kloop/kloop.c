@@ -210,11 +210,11 @@ static void *queue_thread(void *arg)
 	struct bpf_state b = { .map_fd = -1, .link_fd = -1, .bss_fd = -1 };
 	struct kloop_cfg cfg = {};
 	struct io_uring_sqe *sqes;
-	size_t rings_bytes, iod_bytes;
+	size_t rings_bytes, iod_bytes = 0;
 	unsigned char *rings;
-	void *iod, *bufs;
+	void *iod = NULL, *bufs;
 	char path[64];
-	int fd, cfd, ret;
+	int fd, cfd = -1, ret;
 	__u32 *sq_tail;
 
 	fd = uring_setup(KLOOP_SQ_ENTRIES, &p);
@@ -308,17 +308,26 @@ static void *queue_thread(void *arg)
 		break;
 	}
 	__u32 key = 0;
-	bpf_map_lookup_elem(b.bss_fd, &key, &final);
-	close(b.link_fd);
-	close(b.map_fd);
-	bpf_object__close(b.obj);
-	close(fd);		/* cancels the FETCH commands the driver still holds */
-	munmap(iod, iod_bytes);
-	close(cfd);
-	return NULL;
+	unsigned char bss[4096];	/* stats first, then the loop state */
+
+	if (bpf_map_lookup_elem(b.bss_fd, &key, bss) == 0)
+		memcpy(&final, bss, sizeof(final));
+	goto out;
 fail:
 	thread_err = 1;
 	sem_post(&ready);
+out:
+	if (b.link_fd >= 0)
+		close(b.link_fd);
+	if (b.map_fd >= 0)
+		close(b.map_fd);
+	bpf_object__close(b.obj);
+	if (fd >= 0)
+		close(fd);	/* cancels the FETCH commands the driver still holds */
+	if (iod && iod != MAP_FAILED)
+		munmap(iod, iod_bytes);
+	if (cfd >= 0)
+		close(cfd);
 	return NULL;
 }
 

@@ -19,7 +19,7 @@ cmp -n $((64 * 65536)) /tmp/kloop.out /dev/zero || { echo "read data is not zero
 fio --name=kloop --filename="$dev" --rw=randrw --bs=4k --iodepth=16 --ioengine=io_uring \
 	--direct=1 --size=64M --runtime=3 --time_based --output-format=terse --terse-version=3 \
 	>/tmp/kloop.fio 2>&1 || { cat /tmp/kloop.fio; fail=1; }
-fio_ios=$(awk -F';' '{print $6 + $47}' /tmp/kloop.fio)	# read + write total I/Os
+fio_ios=$(awk -F';' '{print int(($6 + $47) / 4)}' /tmp/kloop.fio)	# read + write KiB / 4 KiB
 echo "fio randrw 4k QD16 3s: $fio_ios I/Os"
 kill -TERM $pid
 wait $pid
