@@ -76,18 +76,6 @@ static void block_stop_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* is there a ublk device id (serving, or waiting for recovery)? */
-static bool ublk_dev_exists(unsigned int id)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/sys/class/ublk-char/ublkc%u", id);
-	if (!access(path, F_OK))
-		return true;
-	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
-	return !access(path, F_OK);
-}
-
 /*
  * Sockets a crashed daemon left in dir (prefix<N>.sock): remove those of
  * devices that no longer exist. A device being created has its ublk
@@ -107,7 +95,7 @@ static void sweep_stale_sockets(const char *dir, const char *prefix)
 
 		if (strncmp(e->d_name, prefix, plen) ||
 		    sscanf(e->d_name + plen, "%u.%7s", &id, tail) != 2 || strcmp(tail, "sock") ||
-		    ublk_dev_exists(id))
+		    bublk_ublk_dev_exists(id))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		unlink(path);
