@@ -29,15 +29,11 @@
  * (--shmem-zc) keeps user copy for the requests it does not match: zero
  * copy beside it is not done yet.
  */
-int bublk_data_mode_flag(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *flag,
-			 char *err, size_t errlen)
+static int data_mode_flag(const struct bublk_dev_opts *o, __u64 kf, __u64 *flag,
+			  char *err, size_t errlen)
 {
-	__u64 kf = 0;
-	bool zc;
+	bool zc = kf & UBLK_F_AUTO_BUF_REG;
 
-	if (bublk_ctrl_get_features(&dev->ctrl, &kf))
-		kf = 0;		/* before 6.5: no GET_FEATURES, and no zero copy */
-	zc = kf & UBLK_F_AUTO_BUF_REG;
 	switch (o->data_mode) {
 	case BUBLK_MODE_COPY:
 		*flag = 0;
@@ -66,11 +62,16 @@ int bublk_data_mode_flag(struct bublk_dev *dev, const struct bublk_dev_opts *o, 
 int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *want,
 			 char *err, size_t errlen)
 {
-	__u64 kf = 0;
+	__u64 kf = 0, mode_flag;
+	int ret;
 
-	/* GET_FEATURES is 6.5+: an older kernel has none of these */
+	/* GET_FEATURES is 6.5+: an older kernel has none of these (nor zero copy) */
 	if (bublk_ctrl_get_features(&dev->ctrl, &kf))
 		kf = 0;
+	ret = data_mode_flag(o, kf, &mode_flag, err, errlen);
+	if (ret)
+		return ret;
+	*want |= mode_flag;
 	if (o->recovery_fail_io) {
 		if (!(kf & UBLK_F_USER_RECOVERY_FAIL_IO)) {
 			snprintf(err, errlen, "--recovery=fail-io: this kernel's ublk driver lacks UBLK_F_USER_RECOVERY_FAIL_IO (Linux 6.13+); plain --recovery holds I/O until bublk recover instead");

@@ -17,13 +17,11 @@
 
 /*
  * At creation, before ADD_DEV: add to *want the flags the options ask for
+ * (the data mode's too: the fastest granted unless one was asked for)
  * and those bublk uses wherever the kernel has them (UPDATE_SIZE, QUIESCE
  * with recovery). An option the kernel cannot grant fails here, with err
  * naming the kernel it needs.
  */
-/* UBLK_F_AUTO_BUF_REG, UBLK_F_USER_COPY or 0 for the device's data mode */
-int bublk_data_mode_flag(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *flag,
-			 char *err, size_t errlen);
 int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 *want,
 			 char *err, size_t errlen);
 

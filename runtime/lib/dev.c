@@ -247,19 +247,17 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	dev->info.queue_depth = o->depth;
 	dev->info.max_io_buf_bytes = o->max_io_bytes;
 	dev->info.dev_id = (__u32)-1;
-	ret = bublk_data_mode_flag(dev, o, &want, err, errlen);
-	if (ret)
-		goto fail;
-	if (o->max_io_default && (want & UBLK_F_AUTO_BUF_REG))
-		dev->info.max_io_buf_bytes = BUBLK_ZC_DEF_IO_BYTES;
+	want = 0;
 	if (o->recovery)
 		want |= UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
 	if (o->shmem_zc)
 		want |= UBLK_F_SHMEM_ZC;
-	/* fail-io, no-part-scan, and UPDATE_SIZE/QUIESCE where the kernel has them */
+	/* the data mode, fail-io, no-part-scan, batch, and UPDATE_SIZE/QUIESCE where the kernel has them */
 	ret = bublk_ctlplane_flags(dev, o, &want, err, errlen);
 	if (ret)
 		goto fail;
+	if (o->max_io_default && (want & UBLK_F_AUTO_BUF_REG))
+		dev->info.max_io_buf_bytes = BUBLK_ZC_DEF_IO_BYTES;
 	dev->ctrl.legacy = o->legacy;
 	dev->info.flags = want | (o->legacy ? 0 : UBLK_F_CMD_IOCTL_ENCODE);
 	/* under an id locked and named in a state file first (devlock.c) */
