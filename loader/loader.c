@@ -331,8 +331,14 @@ int bublk_target_load(struct bublk_target *t, size_t arena_bytes,
 	bpf_map__set_max_entries(t->arena_map, pages);
 	ret = bpf_object__load(t->obj);
 	if (ret) {
-		set_err(err, errlen, "%s: the kernel refused the target: %s (the verifier log is above; BUBLK_BPF_VERBOSE=1 shows more)",
-			t->path, strerror(-ret));
+		int arena = bublk_arena_probe();
+
+		if (arena)
+			set_err(err, errlen, "%s: this kernel refuses BPF arena maps (%s), which every bublk target keeps its requests in: it needs Linux 6.9+ with BPF_MAP_TYPE_ARENA allowed for root",
+				t->path, strerror(-arena));
+		else
+			set_err(err, errlen, "%s: the kernel refused the target: %s (the verifier log is above; BUBLK_BPF_VERBOSE=1 shows more)",
+				t->path, strerror(-ret));
 		return ret;
 	}
 	p = mmap((void *)ARENA_ADDR, t->arena_bytes, PROT_READ | PROT_WRITE,

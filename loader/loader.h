@@ -62,6 +62,12 @@ int bublk_target_resolve(const char *name_or_path, char *out, size_t outlen);
  */
 int bublk_target_list(FILE *f, const char *prefix, char *names, size_t nameslen);
 
+/*
+ * 0 when this kernel creates a BPF arena map for us, else its -errno
+ * (EPERM, EINVAL before 6.9): every target needs one (probe.c)
+ */
+int bublk_arena_probe(void);
+
 /* open and check an object (ABI version, required maps and programs) */
 int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_t errlen);
 

@@ -17,6 +17,7 @@
 
 #include "loader.h"
 #include "seg.h"
+#include "arena_skip.h"
 #include "test.h"
 
 #define DEPTH 64
@@ -733,12 +734,12 @@ static void test_verifier_budget(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1)
-		obj_dir = argv[1];
 	if (geteuid()) {
 		printf("not ok bpf_targets: needs root (BPF_PROG_RUN of syscall programs)\n");
 		return 1;
 	}
+	if (arena_skip(argc, argv, "bpf_targets", &obj_dir))
+		return 0;
 	/* prints its own "ok load NAME: ..." line per object */
 	test_verifier_budget();
 	RUN(test_null_completes_everything);

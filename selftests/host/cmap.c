@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "target_fixture.h"
+#include "arena_skip.h"
 #include "test.h"
 
 static const char *obj_dir = "build/bpf";
@@ -133,12 +134,12 @@ static void test_cmap_refuses_unknown_target(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1)
-		obj_dir = argv[1];
 	if (geteuid() != 0) {
 		printf("not ok cmap: needs root (BPF_PROG_RUN of syscall programs)\n");
 		return 1;
 	}
+	if (arena_skip(argc, argv, "cmap", &obj_dir))
+		return 0;
 	RUN(test_null_twin);
 	RUN(test_loop_twin);
 	RUN(test_stripe_twin);
