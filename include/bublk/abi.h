@@ -237,7 +237,7 @@ struct bublk_stats {
 	/* UBLK_F_SHMEM_ZC devices: data requests served from shared memory or copied */
 	__u64	zc_reqs;
 	__u64	zc_bytes;
-	__u64	copy_reqs;	/* a READ/WRITE that did not match a registered buffer */
+	__u64	copy_reqs;	/* a READ/WRITE that did not match a registered buffer (served in the device's data mode, zero copy too) */
 	__u64	copy_bytes;
 	__u64	zc_bad;		/* flagged with an index/range we do not know: failed */
 	__u64	zc_sg_reqs;	/* of zc_reqs: scattered over buffers (UBLK_IO_F_SHMEM_SG) */

@@ -105,7 +105,7 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, bool json
 			       (unsigned long long)s->rejects[r]);
 	}
 	if (s->zc_reqs || s->copy_reqs || s->zc_bad)
-		printf("shared memory: %llu zero-copy requests (%llu scattered, %llu bytes), %llu copied (%llu bytes), %llu with an unknown buffer\n",
+		printf("shared memory: %llu zero-copy requests (%llu scattered, %llu bytes), %llu outside it (%llu bytes, in the device's data mode), %llu with an unknown buffer\n",
 		       (unsigned long long)s->zc_reqs, (unsigned long long)s->zc_sg_reqs,
 		       (unsigned long long)s->zc_bytes,
 		       (unsigned long long)s->copy_reqs, (unsigned long long)s->copy_bytes,

@@ -26,8 +26,11 @@
  * The ADD_DEV flag of the device's data mode: the one asked for, or the
  * fastest the kernel offers (zero copy through automatic buffer
  * registration, then user copy; copy needs no flag). Shared memory
- * (--shmem-zc) keeps user copy for the requests it does not match: zero
- * copy beside it is not done yet.
+ * (--shmem-zc) is each matched request's own mode (mode_shmem.c); the
+ * requests it does not match take this one, zero copy included: the driver
+ * registers their buffers as for any other device, and the matched ones'
+ * registered buffers simply go unused (7.3: ublk_dispatch_req registers
+ * every request with data, ublk_start_io maps none of a matched one's).
  */
 static int data_mode_flag(const struct bublk_dev_opts *o, __u64 kf, __u64 *flag,
 			  char *err, size_t errlen)
@@ -46,15 +49,11 @@ static int data_mode_flag(const struct bublk_dev_opts *o, __u64 kf, __u64 *flag,
 			snprintf(err, errlen, "--zero-copy: this kernel's ublk driver lacks UBLK_F_AUTO_BUF_REG (Linux 6.16+); use --user-copy or --copy");
 			return -EOPNOTSUPP;
 		}
-		if (o->shmem_zc) {
-			snprintf(err, errlen, "--zero-copy with --shmem-zc: not supported yet; leave out --zero-copy (requests outside shared memory then use user copy)");
-			return -EOPNOTSUPP;
-		}
 		*flag = UBLK_F_AUTO_BUF_REG;
 		return 0;
 	case BUBLK_MODE_AUTO:
 	default:
-		*flag = zc && !o->shmem_zc ? UBLK_F_AUTO_BUF_REG : UBLK_F_USER_COPY;
+		*flag = zc ? UBLK_F_AUTO_BUF_REG : UBLK_F_USER_COPY;
 		return 0;
 	}
 }
