@@ -8,8 +8,9 @@
 #   selftests/run.sh            everything
 #   BUBLK_VM_KSETS="6.12 newest" the VM kernels for the device tests (the
 #                               default; selftests/vm/build-kernel.sh)
-#   BUBLK_VM_PARALLEL=1 ...     the kernels' suites side by side (default:
-#                               one after the other), reported in order
+#   BUBLK_VM_JOBS=N ...         at most N VMs at once (default 2: the
+#                               kernels' suites and the test module's side
+#                               by side, reported in order; 1: one by one)
 #   BUBLK_TEST_VM=0 ...         host tests only
 #   selftests/run.sh t_null     only the named device tests (host tests still run)
 #   selftests/run.sh kmod       only the test ublk module's tests (VM)
@@ -107,84 +108,128 @@ if [ "${BUBLK_TEST_HOG:-0}" = 1 ]; then
 	trap 'rm -f "$results"; pkill -P "$hog_pid" 2>/dev/null; kill "$hog_pid" 2>/dev/null' EXIT
 fi
 
+# VM jobs: each boots one kernel and runs one script, its output kept in a
+# file and reported in the order the jobs were declared, whatever order
+# they end in. Up to BUBLK_VM_JOBS (default 2) run at once: one TCG guest
+# keeps only ~1.15 of this machine's 2 cores busy (its tests wait on I/O
+# and on each other), so two side by side finish the suites of both
+# kernels and the test module's in about 10 minutes instead of 16.
+max_jobs=${BUBLK_VM_JOBS:-2}
+jobs_order=()
+declare -A job_out=() job_pid=() job_title=() job_what=() rc_of_pid=()
+running_jobs() {
+	local n=0 name
+	for name in "${!job_pid[@]}"; do
+		[ -n "${rc_of_pid[${job_pid[$name]}]:-}" ] || n=$((n + 1))
+	done
+	echo $n
+}
+start_job() {	# name title what-failed cmd...: run cmd as a VM job
+	local name=$1 done_pid rc
+	job_title[$name]=$2
+	job_what[$name]=$3
+	shift 3
+	while [ "$(running_jobs)" -ge "$max_jobs" ]; do
+		# one job ends (the CPU hog never does); keep its status by pid
+		done_pid=
+		wait -n -p done_pid
+		rc=$?
+		[ -n "$done_pid" ] && rc_of_pid[$done_pid]=$rc
+	done
+	job_out[$name]=$(mktemp)
+	"$@" >"${job_out[$name]}" 2>&1 &
+	job_pid[$name]=$!
+	jobs_order+=("$name")
+}
+report_jobs() {	# wait for every job, then tally each one's lines in order
+	local name pid rc
+	for name in "${jobs_order[@]}"; do
+		pid=${job_pid[$name]}
+		if [ -n "${rc_of_pid[$pid]:-}" ]; then
+			rc=${rc_of_pid[$pid]}
+		else
+			wait "$pid"
+			rc=$?
+		fi
+		section "${job_title[$name]}"
+		grep -aE '^(ok|not ok|skip|    |vm:|\()' "${job_out[$name]}" | tally
+		if [ $rc -ne 0 ] && ! grep -aq '^not ok' "${job_out[$name]}"; then
+			# the VM itself failed: never a silent pass
+			tail -30 "${job_out[$name]}"
+			echo "not ok ${job_what[$name]} (status $rc)" | tally
+		fi
+		rm -f "${job_out[$name]}"
+	done
+	jobs_order=()
+	job_out=() job_pid=() job_title=() job_what=() rc_of_pid=()
+}
+# a kernel set's device suite (BUBLK_SKIP_TESTS: see ONE_KERNEL_TESTS)
+suite_job() {	# kset skip
+	[ -z "$2" ] || echo "($2: on the last kernel set only)"
+	BUBLK_VM_KSET=$1 BUBLK_SKIP_TESTS=$2 bash selftests/vm/run.sh \
+		selftests/device/run-all.sh "${device_tests[@]}"
+}
+# The test ublk module (selftests/kmod): SHMEM_ZC and the sg hook need the
+# patched driver, so always a VM booted with it. Building it is part of
+# the test: a module that does not build fails, it is never skipped.
+kmod_job() {
+	local ko log
+	log=$(mktemp)
+	# the patched driver is built for Debian 6.12's driver source
+	if ! ko=$(BUBLK_VM_KSET=6.12 bash selftests/kmod/build.sh --print 2>"$log"); then
+		tail -30 "$log" | sed 's/^/    /'
+		rm -f "$log"
+		echo "not ok kmod/build (selftests/kmod/build.sh)"
+		return 1
+	fi
+	rm -f "$log"
+	echo "ok kmod/build"
+	BUBLK_VM_KSET=6.12 BUBLK_VM_UBLK_KO=$ko bash selftests/vm/run.sh selftests/kmod/vm-tests.sh
+}
+
+ksets=(${BUBLK_VM_KSETS:-6.12 newest})
+if [ "${BUBLK_TEST_VM:-1}" != 0 ] && [ "$run_device" = 1 ] && [ ! -e /dev/ublk-control ]; then
+	# resolve/download/unpack serially (and visibly) before any boot
+	for kset in "${ksets[@]}"; do
+		BUBLK_VM_KSET=$kset bash selftests/vm/build-kernel.sh >/dev/null || true
+	done
+fi
+
 for round in $(seq "$repeat"); do
 [ "$repeat" -gt 1 ] && section "device suite, round $round of $repeat"
 if [ "${BUBLK_TEST_VM:-1}" = 0 ]; then
 	section "device tests skipped (BUBLK_TEST_VM=0)"
-elif [ "$run_device" = 0 ]; then
-	:
-elif [ -e /dev/ublk-control ]; then
+	break
+fi
+if [ "$run_device" = 1 ] && [ -e /dev/ublk-control ]; then
 	section "device tests on this machine ($(uname -r))"
 	bash selftests/device/run-all.sh "${device_tests[@]}" 2>&1 | tally
-else
-	# The kernels' suites run one after the other; BUBLK_VM_PARALLEL=1 runs
-	# them side by side (reported in order), which on 2 cores saves little:
-	# TCG keeps both CPUs busy, so each suite then takes twice as long.
-	ksets=(${BUBLK_VM_KSETS:-6.12 newest})
-	declare -A vmout=() vmpid=() vmrc=()
-	for kset in "${ksets[@]}"; do
-		# resolve/download/unpack serially (and visibly) before the boots
-		BUBLK_VM_KSET=$kset bash selftests/vm/build-kernel.sh >/dev/null || true
-		vmout[$kset]=$(mktemp)
-		# the full suite, minus the long kernel-independent tests, which
-		# run on the last kernel only (see ONE_KERNEL_TESTS); named in the
-		# environment, since a list of every other test would not fit the
-		# guest's kernel command line
+elif [ "$run_device" = 1 ]; then
+	# The last kernel set's suite is the longest (ONE_KERNEL_TESTS run
+	# there): it starts first; the results still come in kernel order.
+	for ((k = ${#ksets[@]} - 1; k >= 0; k--)); do
+		kset=${ksets[$k]}
+		# the long kernel-independent tests run on the last kernel only;
+		# named in the environment, since a list of every other test
+		# would not fit the guest's kernel command line
 		skip=
-		if [ ${#device_tests[@]} = 0 ] && [ "$kset" != "${ksets[-1]}" ] &&
+		if [ ${#device_tests[@]} = 0 ] && [ "$k" != $((${#ksets[@]} - 1)) ] &&
 		   [ "${BUBLK_EVERY_KERNEL:-0}" = 0 ]; then
 			skip=$ONE_KERNEL_TESTS
 		fi
-		BUBLK_VM_KSET=$kset BUBLK_SKIP_TESTS=$skip bash selftests/vm/run.sh \
-			selftests/device/run-all.sh "${device_tests[@]}" >"${vmout[$kset]}" 2>&1 &
-		vmpid[$kset]=$!
-		if [ "${BUBLK_VM_PARALLEL:-0}" = 0 ]; then
-			wait "${vmpid[$kset]}"
-			vmrc[$kset]=$?
-		fi
+		start_job "suite-$kset" \
+			"device tests in the VM, kernel set $kset (this machine has no ublk driver)" \
+			"vm-$kset (see build/vm/console-run-all-$kset.log)" suite_job "$kset" "$skip"
 	done
-	for kset in "${ksets[@]}"; do
-		if [ -z "${vmrc[$kset]:-}" ]; then
-			wait "${vmpid[$kset]}"
-			vmrc[$kset]=$?
-		fi
-		section "device tests in the VM, kernel set $kset (this machine has no ublk driver)"
-		[ ${#device_tests[@]} = 0 ] && [ "$kset" != "${ksets[-1]}" ] && [ "${BUBLK_EVERY_KERNEL:-0}" = 0 ] &&
-			echo "($ONE_KERNEL_TESTS: on ${ksets[-1]} only)"
-		grep -aE '^(ok|not ok|skip|    |vm:)' "${vmout[$kset]}" | tally
-		if [ "${vmrc[$kset]}" -ne 0 ] && ! grep -aq '^not ok' "${vmout[$kset]}"; then
-			# the VM itself failed: never a silent pass
-			tail -30 "${vmout[$kset]}"
-			echo "not ok vm-$kset (status ${vmrc[$kset]}; see build/vm/console-run-all-$kset.log)" | tally
-		fi
-		rm -f "${vmout[$kset]}"
-	done
-	unset vmout vmpid vmrc
+	jobs_order=()
+	for kset in "${ksets[@]}"; do jobs_order+=("suite-$kset"); done
 fi
+if [ "$run_kmod" = 1 ] && [ "$round" = 1 ]; then
+	start_job kmod "test ublk module (SHMEM_ZC, sg hook) in the VM" \
+		"kmod/vm (see build/vm/console-vm-tests-6.12.log)" kmod_job
+fi
+report_jobs
 done
-
-# The test ublk module (selftests/kmod): SHMEM_ZC and the sg hook need the
-# patched driver, so always a VM booted with it.  Building it is part of
-# the test: a module that does not build fails, it is never skipped.
-if [ "${BUBLK_TEST_VM:-1}" != 0 ] && [ "$run_kmod" = 1 ]; then
-	section "test ublk module (SHMEM_ZC, sg hook) in the VM"
-	kout=$(mktemp)
-	# the patched driver is built for Debian 6.12's driver source
-	if ko=$(BUBLK_VM_KSET=6.12 bash selftests/kmod/build.sh --print 2>"$kout"); then
-		echo "ok kmod/build" | tally
-		BUBLK_VM_KSET=6.12 BUBLK_VM_UBLK_KO=$ko bash selftests/vm/run.sh selftests/kmod/vm-tests.sh >"$kout" 2>&1
-		rc=$?
-		grep -aE '^(ok|not ok|skip|    |vm:)' "$kout" | tally
-		if [ $rc -ne 0 ] && ! grep -aq '^not ok' "$kout"; then
-			tail -30 "$kout"
-			echo "not ok kmod/vm (status $rc; see build/vm/console-vm-tests-6.12.log)" | tally
-		fi
-	else
-		tail -30 "$kout"
-		echo "not ok kmod/build (selftests/kmod/build.sh)" | tally
-	fi
-	rm -f "$kout"
-fi
 
 passed=$(grep -c '^ok' "$results")
 failed=$(grep -c '^fail' "$results")
