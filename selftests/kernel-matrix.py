@@ -35,7 +35,7 @@ FEATURES = [
     ("INTEGRITY", "no integrity metadata"),
     ("SAFE_STOP_DEV", "`bublk del` refuses an open device (TRY_STOP_DEV); `--force` stops it"),
     ("NO_AUTO_PART_SCAN", "`bublk add --no-part-scan`"),
-    ("SHMEM_ZC", "`--shmem-zc`: zero copy from a client's shared memory"),
+    ("SHMEM_ZC", "`--shmem-zc`: zero copy from a client's shared memory; other requests in the device's mode, zero copy where granted"),
     ("IO_DESC_SIZE", "not asked for; the descriptors' stride and mmap size follow the kernel's io_desc_size answer (24 unless asked)"),
 ]
 

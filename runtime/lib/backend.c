@@ -6,12 +6,42 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
 #include "dev.h"
+
+/*
+ * The memory alignment a block device's O_DIRECT I/O needs, as its queue
+ * says (a partition's queue is its disk's, one directory up); 0 when
+ * unknown. Zero copy hands the client's pages straight to it, so the ublk
+ * device must ask the same of its clients (dev_start.c).
+ */
+static __u32 blockdev_dma_align(dev_t rdev)
+{
+	static const char *const where[] = { "queue", "../queue" };
+	char path[96];
+	unsigned int mask;
+
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		FILE *f;
+		int n;
+
+		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s/dma_alignment",
+			 major(rdev), minor(rdev), where[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		n = fscanf(f, "%u", &mask);
+		fclose(f);
+		if (n == 1)
+			return mask;
+	}
+	return 0;
+}
 
 int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 		       char *err, size_t errlen)
@@ -68,8 +98,10 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 		 * Our buffers are page aligned and requests sector aligned.
 		 */
 		fl = fcntl(b->fd, F_GETFL);
-		if (fl >= 0 && !fcntl(b->fd, F_SETFL, fl | O_DIRECT))
+		if (fl >= 0 && !fcntl(b->fd, F_SETFL, fl | O_DIRECT)) {
 			b->direct = true;
+			b->dma_align = blockdev_dma_align(st.st_rdev);
+		}
 	} else {
 		struct statfs fs;
 

@@ -76,6 +76,27 @@ int bublk_dev_set_params(struct bublk_dev *dev, bool readonly)
 	p.basic.io_min_shift = lbs_shift;
 	p.basic.max_sectors = dev->max_io_bytes >> 9;
 	p.basic.dev_sectors = dev->size >> 9;
+	/*
+	 * Zero copy hands the client's pages to the backends as they are: an
+	 * O_DIRECT block device that needs more alignment than ublk's default
+	 * (4 bytes) would fail such a request with EINVAL half way through.
+	 * Asking it of the client instead, the kernel refuses a misaligned
+	 * O_DIRECT buffer up front (EINVAL) and realigns its own I/O. Kernels
+	 * with AUTO_BUF_REG (6.16+) all know this parameter (6.14+).
+	 */
+	if (dev->info.flags & UBLK_F_AUTO_BUF_REG) {
+		__u32 mask = 0;
+
+		for (int i = 0; i < dev->nr_backends; i++) {
+			if (dev->backends[i].dma_align > mask)
+				mask = dev->backends[i].dma_align;
+		}
+		if (mask > 3 && mask < BUBLK_PAGE_SIZE) {
+			p.types |= UBLK_PARAM_TYPE_DMA_ALIGN;
+			p.dma.alignment = mask;
+			p.len = offsetof(struct ublk_params, seg);
+		}
+	}
 	if (readonly || (dev->attrs & BUBLK_DEV_NO_DISCARD && dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))
 		return bublk_ctrl_set_params(&dev->ctrl, dev->info.dev_id, &p);
 	/*

@@ -12,6 +12,7 @@ struct bublk_backend {
 	bool	readonly;
 	bool	direct;		/* opened O_DIRECT (block devices) */
 	bool	zero_by_punch;	/* no FALLOC_FL_ZERO_RANGE here (tmpfs): punch holes */
+	__u32	dma_align;	/* memory alignment mask its O_DIRECT I/O needs (block devices), or 0 */
 	char	path[4096];
 };
 
