@@ -95,7 +95,7 @@ static struct nbd_handle *nbd_connect_url(const struct bublk_nbd_url *u, const c
 	if (nbd_aio_is_negotiating(h) && nbd_opt_go(h)) {
 		*errp = nbd_get_errno() ? nbd_get_errno() : EIO;
 		if (*errp == ENOENT)
-			snprintf(err, errlen, "NBD server %s has no export \"%s\" (%s): check the export name, the part after the host",
+			snprintf(err, errlen, "NBD server %s has no export \"%s\" (%s): check the export name (the path part of the address)",
 				 url, u->export_name, nbd_get_error());
 		else
 			snprintf(err, errlen, "NBD server %s refused export \"%s\": %s",

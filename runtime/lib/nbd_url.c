@@ -64,7 +64,9 @@ static int decode(const char *s, size_t n, char *out, size_t room)
 
 static int bad(char *err, size_t errlen, const char *url, const char *why)
 {
-	snprintf(err, errlen, "NBD address \"%s\": %s (" ACCEPTED ")", url, why);
+	/* a long address is cut: the reason and what is accepted must fit */
+	snprintf(err, errlen, "NBD address \"%.200s%s\": %s (" ACCEPTED ")", url,
+		 strlen(url) > 200 ? "..." : "", why);
 	return -EINVAL;
 }
 
