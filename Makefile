@@ -59,7 +59,8 @@ CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 PUBLIC_HDRS	:= include/bublk/abi.h include/bublk/client.h include/bublk/ublk_uapi.h
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
-TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/examples/hello.bpf.o \
+TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/selftests/nbd \
+		   $(O)/examples/hello.bpf.o \
 		   $(O)/examples/shmem_client \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
 KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
