@@ -38,7 +38,9 @@ CFLAGS		+= -std=gnu11 $(WARN) -Iinclude -Iruntime/lib -Iruntime/cli -Iloader -I$
 ifeq ($(SAN),1)
 CFLAGS		+= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 endif
-LDLIBS		:= -lbpf -luring -ljson-c -lelf -lz -lpthread
+# NBD backends (runtime/lib/backend_nbd.c): libnbd-dev
+NBD_LIBS	:= $(shell pkg-config --libs libnbd 2>/dev/null || echo -lnbd)
+LDLIBS		:= -lbpf -luring -ljson-c -lelf -lz -lpthread $(NBD_LIBS)
 BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Werror -Iinclude -Ibpf -I$(O) -D__TARGET_ARCH_x86
 
 # the project's BPF targets; every one must load on the host and VM kernels
@@ -57,7 +59,8 @@ CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 PUBLIC_HDRS	:= include/bublk/abi.h include/bublk/client.h include/bublk/ublk_uapi.h
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
-TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/examples/hello.bpf.o \
+TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/selftests/nbd \
+		   $(O)/examples/hello.bpf.o \
 		   $(O)/examples/shmem_client \
 		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
 KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
@@ -105,12 +108,12 @@ $(O)/bublk: $(CLI_OBJS) $(O)/libbublk.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # the .pc names PREFIX: rebuilt whenever PREFIX or LIBDIR differ from the last build
-PC_VARS		:= $(PREFIX):$(LIBDIR):$(VERSION)
+PC_VARS		:= $(PREFIX):$(LIBDIR):$(VERSION):nbd
 $(O)/bublk.pc: Makefile FORCE
 	@mkdir -p $(@D)
 	@if [ "$$(cat $@.vars 2>/dev/null)" != '$(PC_VARS)' ]; then \
 		printf '  %-7s %s\n' GEN $@; \
-		printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -ljson-c -lelf -lz -lpthread\nCflags: -I$${includedir}\n' \
+		printf 'prefix=%s\nlibdir=%s\nincludedir=%s/include\n\nName: bublk\nDescription: BPF-target ublk block devices\nVersion: %s\nRequires.private: libbpf liburing libnbd\nLibs: -L$${libdir} -lbublk\nLibs.private: -lbpf -luring -ljson-c -lelf -lz -lpthread -lnbd\nCflags: -I$${includedir}\n' \
 			'$(PREFIX)' '$(LIBDIR)' '$(PREFIX)' '$(VERSION)' > $@ && echo '$(PC_VARS)' > $@.vars; \
 	fi
 
@@ -169,7 +172,7 @@ deps:
 
 # The sanitized pass (make test SAN=1, run by CI after make test): host
 # tests, then these device tests in the VM, with the ASan/UBSan build.
-SAN_DEVICE_TESTS ?= t_loop_fio_verify t_loop_modes t_loop_backing t_loop_discard t_hostile_modes
+SAN_DEVICE_TESTS ?= t_loop_fio_verify t_loop_modes t_loop_backing t_loop_discard t_hostile_modes t_nbd
 
 test: deps
 ifeq ($(SAN),1)

@@ -10,6 +10,7 @@ PKGS=(
 	clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev
 	libclang-rt-19-dev libasan8 libubsan1
 	liburing-dev libjson-c-dev
+	libnbd-dev nbdkit	# NBD backends (nbd://, nbd+unix://) and the servers t_nbd runs
 	qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 	fio e2fsprogs util-linux
 	strace	# t_add_crash holds a bublk add mid-creation (inject=...:delay_enter)

@@ -66,6 +66,8 @@ section "host BPF: every target loads on $(uname -r) and maps synthetic requests
 host_prog bpf_targets "./$O/selftests/bpf_targets" "$O/bpf" --skip-without-arena
 section "host BPF: the C twins (--dispatch=c) answer exactly like the BPF targets"
 host_prog cmap "./$O/selftests/cmap" "$O/bpf" --skip-without-arena
+section "host: NBD backends against nbdkit servers on unix sockets"
+host_prog nbd "./$O/selftests/nbd"
 if [ -z "${BUBLK_SAN:-}" ]; then
 	section "host: make install, pkg-config, the example built from installed headers"
 	bash selftests/host/t_install.sh 2>&1 | tally

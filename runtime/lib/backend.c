@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Backing files and block devices. */
+/* Backing files and block devices; NBD exports are backend_nbd.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "backend_nbd.h"
 #include "dev.h"
 
 /*
@@ -50,8 +51,11 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 	int ret, fl;
 
 	memset(b, 0, sizeof(*b));
+	b->fd = -1;
 	snprintf(b->path, sizeof(b->path), "%s", path);
 	b->readonly = readonly;
+	if (bublk_nbd_is_url(path))
+		return bublk_nbd_backend_open(b, path, readonly, err, errlen);
 	/*
 	 * O_NONBLOCK: opening a FIFO read-only would wait for a writer, with
 	 * the stop signals already blocked. Anything but a regular file or a

@@ -32,10 +32,15 @@
  * registered buffers simply go unused (7.3: ublk_dispatch_req registers
  * every request with data, ublk_start_io maps none of a matched one's).
  */
-static int data_mode_flag(const struct bublk_dev_opts *o, __u64 kf, __u64 *flag,
-			  char *err, size_t errlen)
+static int data_mode_flag(const struct bublk_dev *dev, const struct bublk_dev_opts *o, __u64 kf,
+			  __u64 *flag, char *err, size_t errlen)
 {
-	bool zc = kf & UBLK_F_AUTO_BUF_REG;
+	/*
+	 * libnbd sends and receives from our memory: a device with an NBD
+	 * backend never runs zero copy, whose data the daemon cannot reach.
+	 */
+	bool nbd = bublk_dev_has_nbd(dev);
+	bool zc = (kf & UBLK_F_AUTO_BUF_REG) && !nbd;
 
 	switch (o->data_mode) {
 	case BUBLK_MODE_COPY:
@@ -45,6 +50,10 @@ static int data_mode_flag(const struct bublk_dev_opts *o, __u64 kf, __u64 *flag,
 		*flag = UBLK_F_USER_COPY;
 		return 0;
 	case BUBLK_MODE_ZERO_COPY:
+		if (nbd) {
+			snprintf(err, errlen, "--zero-copy cannot serve NBD backends: the data never enters the daemon, and libnbd must send it from there; leave it out (user copy is then the default) or use --user-copy");
+			return -EINVAL;
+		}
 		if (!zc) {
 			snprintf(err, errlen, "--zero-copy: this kernel's ublk driver lacks UBLK_F_AUTO_BUF_REG (Linux 6.16+); use --user-copy or --copy");
 			return -EOPNOTSUPP;
@@ -67,7 +76,7 @@ int bublk_ctlplane_flags(struct bublk_dev *dev, const struct bublk_dev_opts *o, 
 	/* GET_FEATURES is 6.5+: an older kernel has none of these (nor zero copy) */
 	if (bublk_ctrl_get_features(&dev->ctrl, &kf))
 		kf = 0;
-	ret = data_mode_flag(o, kf, &mode_flag, err, errlen);
+	ret = data_mode_flag(dev, o, kf, &mode_flag, err, errlen);
 	if (ret)
 		return ret;
 	*want |= mode_flag;
@@ -113,6 +122,11 @@ static int backend_size_now(const struct bublk_backend *b, __u64 *size)
 	unsigned long long bytes;
 	struct stat st;
 
+	/* an NBD export keeps the size it had at connection (no resize over NBD yet) */
+	if (b->nbd) {
+		*size = b->size;
+		return 0;
+	}
 	if (fstat(b->fd, &st))
 		return -errno;
 	if (S_ISBLK(st.st_mode)) {

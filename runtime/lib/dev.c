@@ -101,6 +101,10 @@ static int dev_prepare(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	dev->size = o->size;	/* 0: the target's bublk_init chooses */
 	dev->block_size = o->block_size ? o->block_size : 512;
 	dev->attrs = o->rotational ? BUBLK_DEV_ROTATIONAL : 0;
+	/* NBD exports: options they cannot serve, the block size they accept */
+	ret = bublk_nbd_dev_check(dev, o, err, errlen);
+	if (ret)
+		return ret;
 	for (int i = 0; i < o->nr_config; i++) {
 		size_t n = strlen(dev->config);
 
@@ -184,6 +188,11 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 			snprintf(err, errlen, "target %s asked to preload backend %u of %d",
 				 dev->target.name, di.preload_backend, dev->nr_backends);
 			return -EINVAL;
+		}
+		if (dev->backends[di.preload_backend].nbd) {
+			snprintf(err, errlen, "target %s reads backend %u at load time: that backend must be a local file, not an NBD export",
+				 dev->target.name, di.preload_backend);
+			return -EOPNOTSUPP;
 		}
 		ret = bublk_target_preload(&dev->target, dev->backends[di.preload_backend].fd,
 					   di.preload_off, di.preload_pages, err, errlen);

@@ -32,6 +32,11 @@ static int queue_seg(struct bublk_queue *q, int tag, int i)
 	struct io_uring_sqe *sqe;
 	__u32 expect = 0;
 
+	/* an NBD export: a command on this queue's connection, not an SQE */
+	if (s->op != BUBLK_SEG_DELAY && q->dev->backends[s->backend].nbd) {
+		bublk_nbd_queue_seg(q, tag, i);
+		return 0;
+	}
 	sqe = bublk_get_sqe(q);
 	if (!sqe)
 		return -EBUSY;
@@ -178,7 +183,9 @@ static bool zero_range_unsupported(struct bublk_queue *q, int tag, unsigned int 
 	const struct bublk_seg *s = &io_segs(q, tag)[i];
 	struct bublk_backend *b = &q->dev->backends[s->backend];
 
-	if (s->op != BUBLK_SEG_WRITE_ZEROES || __atomic_load_n(&b->zero_by_punch, __ATOMIC_RELAXED))
+	/* an NBD server without WRITE_ZEROES: no hole punching to fall back on */
+	if (s->op != BUBLK_SEG_WRITE_ZEROES || b->nbd ||
+	    __atomic_load_n(&b->zero_by_punch, __ATOMIC_RELAXED))
 		return false;
 	__atomic_store_n(&b->zero_by_punch, true, __ATOMIC_RELAXED);
 	bublk_log("dev %u: %s cannot zero a range in place; write-zeroes punches holes there",

@@ -168,6 +168,9 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 	case UD_BATCH_COMMIT:
 		bublk_batch_cqe(q, cqe);
 		break;
+	case UD_NBD_POLL:
+		bublk_nbd_poll_cqe(q, ud, cqe->res);
+		break;
 	}
 }
 
@@ -190,12 +193,20 @@ static int queue_setup(struct bublk_queue *q)
 	}
 	q->ring_ready = true;
 	files[0] = dev->cdev_fd;
+	/* an NBD backend has no file: -1 leaves its slot empty */
 	for (int i = 0; i < dev->nr_backends; i++)
 		files[1 + i] = dev->backends[i].fd;
 	ret = io_uring_register_files(&q->ring, files, 1 + dev->nr_backends);
 	if (ret) {
 		bublk_log("dev %u queue %d: registering files: %s", dev->info.dev_id, q->q_id,
 			  strerror(-ret));
+		return ret;
+	}
+	/* this queue's own connection to each NBD backend, before any request */
+	ret = bublk_nbd_queue_setup(q);
+	if (ret) {
+		bublk_log("dev %u queue %d: connecting its NBD backends: %s", dev->info.dev_id,
+			  q->q_id, strerror(-ret));
 		return ret;
 	}
 	if (q->ops->setup) {
@@ -260,7 +271,8 @@ static void *queue_thread(void *arg)
 
 		if (q->batch)
 			bublk_batch_flush(q);
-		ret = io_uring_submit_and_wait(&q->ring, 1);
+		/* NBD completions can leave tags for bublk_done: no waiting then */
+		ret = io_uring_submit_and_wait(&q->ring, q->nr_done ? 0 : 1);
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			bublk_log("dev %u queue %d: io_uring wait: %s", q->dev->info.dev_id,
@@ -275,6 +287,8 @@ static void *queue_thread(void *arg)
 		io_uring_cq_advance(&q->ring, n);
 		bublk_dispatch_batch(q);
 		bublk_done_batch(q);
+		/* what libnbd finished meanwhile, then the polls its connections need */
+		bublk_nbd_run(q);
 	}
 	return NULL;
 }
@@ -286,6 +300,7 @@ static void queue_release(struct bublk_queue *q)
 	if (q->ring_ready)
 		io_uring_queue_exit(&q->ring);
 	q->ring_ready = false;
+	bublk_nbd_queue_release(q);
 	bublk_batch_free(q);
 	if (q->iods)
 		munmap(q->iods, q->iods_bytes);
@@ -357,6 +372,7 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 	q->stop_fd = -1;
 	q->mode_fd = -1;
 	q->batch = NULL;
+	q->nbd = NULL;
 	q->nr_ready = 0;
 	q->nr_done = 0;
 	ret = queue_alloc(dev, q);

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 
+#include "backend_nbd.h"
 #include "dev.h"
 
 /*
@@ -125,6 +126,7 @@ struct bublk_queue {
 	const struct bublk_data_ops *ops;	/* the device's data mode */
 	int			mode_fd;	/* a file its setup opened (zero copy: /dev/zero), or -1 */
 	struct bublk_batch_io	*batch;		/* UBLK_F_BATCH_IO state (batch_io.c), or NULL */
+	struct bublk_nbd_queue	*nbd;		/* its NBD connections (backend_nbd.c), or NULL */
 	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
 	/*
 	 * This queue's part of the arena. Every target program can write all
@@ -166,6 +168,7 @@ enum {
 	UD_BATCH_PREP,		/* PREP_IO_CMDS (batch_io.c) */
 	UD_BATCH_FETCH,		/* the multishot FETCH_IO_CMDS */
 	UD_BATCH_COMMIT,	/* COMMIT_IO_CMDS; the tag field holds its array's index */
+	UD_NBD_POLL,		/* an NBD connection's socket (backend_nbd.c): tag = backend, seg = 0 in, 1 out */
 };
 
 static inline __u64 ud_make(unsigned int kind, unsigned int tag, __u32 expect)

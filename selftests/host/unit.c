@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "nbd_url.h"
 #include "parse.h"
 #include "seg.h"
 #include "state.h"
@@ -602,6 +603,71 @@ static void test_sg_decode(void)
 	munmap(buf1, 1 << 20);
 }
 
+/* NBD addresses: what -f accepts as an export, and the refusals */
+static void test_nbd_url(void)
+{
+	struct bublk_nbd_url u;
+	char err[512];
+
+	CHECK(bublk_nbd_is_url("nbd://h/x") && bublk_nbd_is_url("nbd+unix:///?socket=/s") &&
+	      bublk_nbd_is_url("nbds://h/x"), "NBD schemes are NBD addresses");
+	CHECK(!bublk_nbd_is_url("disk.img") && !bublk_nbd_is_url("./nbd://x") &&
+	      !bublk_nbd_is_url("/dev/nbd0") && !bublk_nbd_is_url("nbd.img"), "files are not");
+
+	CHECK(!bublk_nbd_url_parse("nbd://host/disk", &u, err, sizeof(err)) && !u.unix_socket &&
+	      !strcmp(u.host, "host") && !strcmp(u.port, "10809") && !strcmp(u.export_name, "disk"),
+	      "tcp: %s", err);
+	CHECK(!bublk_nbd_url_parse("nbd://10.0.0.1:10900", &u, err, sizeof(err)) &&
+	      !strcmp(u.host, "10.0.0.1") && !strcmp(u.port, "10900") && !u.export_name[0],
+	      "tcp with port, default export: %s", err);
+	CHECK(!bublk_nbd_url_parse("nbd://[::1]:99/a%2Fb%20c", &u, err, sizeof(err)) &&
+	      !strcmp(u.host, "::1") && !strcmp(u.port, "99") && !strcmp(u.export_name, "a/b c"),
+	      "IPv6, escapes: %s", err);
+	CHECK(!bublk_nbd_url_parse("nbd://h/", &u, err, sizeof(err)) && !u.export_name[0],
+	      "empty export: %s", err);
+	CHECK(!bublk_nbd_url_parse("nbd+unix:///?socket=/tmp/s", &u, err, sizeof(err)) &&
+	      u.unix_socket && !strcmp(u.socket, "/tmp/s") && !u.export_name[0], "unix: %s", err);
+	CHECK(!bublk_nbd_url_parse("nbd+unix:///exp?socket=/run/a%20b", &u, err, sizeof(err)) &&
+	      !strcmp(u.socket, "/run/a b") && !strcmp(u.export_name, "exp"), "unix export: %s", err);
+
+#define REFUSED(url, why) do {							\
+	err[0] = 0;								\
+	CHECK(bublk_nbd_url_parse(url, &u, err, sizeof(err)) == -EINVAL &&	\
+	      strstr(err, why), "%s: \"%s\"", url, err);				\
+} while (0)
+	REFUSED("nbd:///disk", "no host");
+	REFUSED("nbd://:10809/disk", "empty host");
+	REFUSED("nbd://h:0/x", "port");
+	REFUSED("nbd://h:65536/x", "port");
+	REFUSED("nbd://h:12ab/x", "port");
+	REFUSED("nbd://h:/x", "port");
+	REFUSED("nbd://user@h/x", "user names");
+	REFUSED("nbd://[::1/x", "closing");
+	REFUSED("nbd://h/x?tls=require", "TLS");
+	REFUSED("nbd://h/x#frag", "fragment");
+	REFUSED("nbd://h/a%2", "escape");
+	REFUSED("nbd://h/a%00b", "escape");
+	REFUSED("nbds://h/x", "TLS");
+	REFUSED("nbd+vsock://1/x", "vsock");
+	REFUSED("nbdx://h/x", "unknown scheme");
+	REFUSED("nbd+unix:///x", "socket=PATH");
+	REFUSED("nbd+unix://host/x?socket=/s", "no host");
+	REFUSED("nbd+unix:///x?socket=rel/s", "absolute");
+	REFUSED("nbd+unix:///x?socket=/a&socket=/b", "twice");
+	REFUSED("nbd+unix:///x?socket=/s&foo=1", "unsupported parameter");
+	{
+		char longp[200];
+
+		memset(longp, 'a', sizeof(longp));
+		memcpy(longp, "nbd+unix:///?socket=/", 21);
+		longp[sizeof(longp) - 1] = 0;
+		REFUSED(longp, "too long");
+	}
+	/* every refusal says what is accepted */
+	CHECK(strstr(err, "nbd://HOST[:PORT]/EXPORT"), "%s", err);
+#undef REFUSED
+}
+
 int main(void)
 {
 	RUN(test_seg_check);
@@ -615,6 +681,7 @@ int main(void)
 	RUN(test_dir_trusted);
 	RUN(test_shmem_limits);
 	RUN(test_sg_decode);
+	RUN(test_nbd_url);
 	printf("# %d checks passed, %d failed\n", t_passed, t_failed);
 	return t_failed != 0;
 }
