@@ -388,6 +388,26 @@ now:
 	fin_push(nq, op);
 }
 
+/*
+ * Whether a read on the socket would find something now (data, EOF or an
+ * error). libnbd (1.14) must never be told "readable" when it is not: a
+ * read notification that finds nothing leaves it waiting in REPLY.START
+ * for a reply, asking only to read, and a request it was half-way through
+ * sending is never finished; the server waits for the rest of it and the
+ * connection hangs for good. It happened, rarely: a make test run hung in
+ * t_nbd on 6.12, a stress run on 7.3, and a bare libnbd + io_uring poll
+ * loop on the host (6.18) stopped in that state once in about 800 runs,
+ * although only a POLLIN completion calls notify_read there and nothing
+ * else reads the socket. So readability is checked again here, at the
+ * price of one poll(2) per completion.
+ */
+static bool socket_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
 void bublk_nbd_poll_cqe(struct bublk_queue *q, __u64 ud, int res)
 {
 	struct bublk_nbd_queue *nq = q->nbd;
@@ -404,7 +424,7 @@ void bublk_nbd_poll_cqe(struct bublk_queue *q, __u64 ud, int res)
 		return;	/* canceled, or nothing to tell libnbd */
 	/* libnbd may want something else by now: a stale poll is just dropped */
 	want = nbd_aio_get_direction(c->h);
-	if (dir == DIR_IN && (want & LIBNBD_AIO_DIRECTION_READ))
+	if (dir == DIR_IN && (want & LIBNBD_AIO_DIRECTION_READ) && socket_readable(c->fd))
 		r = nbd_aio_notify_read(c->h);
 	else if (dir == DIR_OUT && (want & LIBNBD_AIO_DIRECTION_WRITE))
 		r = nbd_aio_notify_write(c->h);
