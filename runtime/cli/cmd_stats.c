@@ -28,7 +28,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: bublk stats -n ID [--json] [-w SECONDS [-c COUNT]]\n\n"
 		   "Counters of /dev/ublkbID, summed over its queues: per op requests, bytes,\n"
 		   "errors and segments; batches (and their sizes), completion-program runs,\n"
-		   "C-path fallbacks, BPF failures, refused target answers by reason, reloads.\n"
+		   "C-path fallbacks, BPF failures, refused target answers by reason, reloads;\n"
+		   "for NBD backends, the queues connected and connections lost and regained.\n"
 		   "They live in the pinned map /sys/fs/bpf/bublk/ID/bublk_stats.\n\n"
 		   "  -w, --watch SECONDS  print rates every SECONDS (until SIGINT, or COUNT times)\n"
 		   "  -c, --count N        with -w: stop after N intervals\n"
@@ -45,7 +46,40 @@ static int sample(int fd, int queues, struct bublk_stats *sum)
 	return ret;
 }
 
-static void print_totals(unsigned int id, const struct bublk_stats *s, bool json)
+/* an NBD backend's connections: every counter is 0 for a file */
+static bool nbd_backend(const struct bublk_stats *s, int i)
+{
+	return s->nbd_up[i] || s->nbd_lost[i] || s->nbd_reconnects[i];
+}
+
+static void print_nbd(const struct bublk_stats *s, unsigned int queues, bool json)
+{
+	bool first = true;
+
+	if (json)
+		printf(", \"nbd\": [");
+	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++) {
+		if (!nbd_backend(s, i))
+			continue;
+		if (json)
+			printf("%s{\"backend\": %d, \"queues_connected\": %llu, \"queues\": %u, \"lost\": %llu, \"reconnects\": %llu}",
+			       first ? "" : ", ", i, (unsigned long long)s->nbd_up[i], queues,
+			       (unsigned long long)s->nbd_lost[i],
+			       (unsigned long long)s->nbd_reconnects[i]);
+		else
+			printf("NBD backend %d: %s, connected on %llu of %u queues; connections lost %llu, regained %llu\n",
+			       i, s->nbd_up[i] == queues ? "up" : s->nbd_up[i] ? "partly down" : "DOWN",
+			       (unsigned long long)s->nbd_up[i], queues,
+			       (unsigned long long)s->nbd_lost[i],
+			       (unsigned long long)s->nbd_reconnects[i]);
+		first = false;
+	}
+	if (json)
+		printf("]");
+}
+
+static void print_totals(unsigned int id, const struct bublk_stats *s, unsigned int queues,
+			 bool json)
 {
 	bool first = true;
 
@@ -80,7 +114,9 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, bool json
 			       (unsigned long long)s->rejects[r]);
 			first = false;
 		}
-		printf("}}\n");
+		printf("}");
+		print_nbd(s, queues, true);
+		printf("}\n");
 		return;
 	}
 	printf("%-13s %12s %14s %8s %12s\n", "op", "requests", "bytes", "errors", "segments");
@@ -110,6 +146,7 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, bool json
 		       (unsigned long long)s->zc_bytes,
 		       (unsigned long long)s->copy_reqs, (unsigned long long)s->copy_bytes,
 		       (unsigned long long)s->zc_bad);
+	print_nbd(s, queues, false);
 }
 
 static void print_rates(const struct bublk_stats *a, const struct bublk_stats *b, double secs,
@@ -200,7 +237,7 @@ int cmd_stats(int argc, char **argv)
 		return 1;
 	ret = sample(fd, queues, &a);
 	if (!ret && !watch)
-		print_totals(id, &a, json);
+		print_totals(id, &a, queues, json);
 	for (int i = 0; !ret && watch && (!count || i < count); i++) {
 		double t0 = now();
 

@@ -10,13 +10,18 @@
  * is polled with one-shot IORING_OP_POLL_ADDs, armed for the directions
  * libnbd asks for after every pass of the loop.
  *
- * A connection that fails is not reconnected (not yet): its in-flight
- * commands come back from libnbd with an error, and they and every later
- * segment on that backend fail with EIO, so a mirror drops the leg as it
- * would a failing file. Other backends and queues are not affected.
+ * A connection that fails: its in-flight commands come back from libnbd
+ * with an error, and they and every segment on that backend fail with EIO
+ * while it is down, so a mirror drops the leg as it would a failing file.
+ * The queue reconnects on its own, asynchronously, with a backoff (250 ms
+ * doubling up to 5 s) on an io_uring timeout; once the server answers with
+ * the same export (same size, writable if it was), requests go to it
+ * again. Other backends and queues are not affected. bublk stats counts
+ * connections lost and regained per backend.
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +33,32 @@
 #include "log.h"
 #include "queue.h"
 
-enum { DIR_IN, DIR_OUT };
+/* what a UD_NBD_POLL completion is (its seg field); tag = backend, expect = generation */
+enum { DIR_IN, DIR_OUT, UD_NBD_REMOVED, UD_NBD_RETRY };
+
+#define RETRY_FIRST_MS	250
+#define RETRY_MAX_MS	5000
+
+enum conn_state {
+	CONN_NONE,		/* not an NBD backend */
+	CONN_UP,		/* transmission phase: segments go to it */
+	CONN_DOWN,		/* lost: segments fail with EIO, a retry timer is on the ring */
+	CONN_CONNECTING,	/* a new connection's handshake is under way */
+};
 
 struct nbd_conn {
-	struct nbd_handle *h;		/* NULL: not an NBD backend */
+	struct nbd_handle *h;		/* NULL while down */
+	struct bublk_nbd_url *url;	/* where to reconnect */
 	int		fd;		/* libnbd's socket, polled (not a registered file) */
+	__u32		gen;		/* of h: completions for an older handle are dropped */
 	__u8		caps;		/* BUBLK_NBD_CAN_* of this connection */
-	bool		dead;		/* failed: every segment on it fails with EIO */
+	__u8		state;		/* enum conn_state */
 	bool		armed[2];	/* a POLLIN / POLLOUT poll is on the ring */
 	bool		refused_logged;	/* libnbd refused a command: logged once */
+	bool		mismatch_logged; /* a reconnect found another export: logged once */
+	__u32		attempts;	/* reconnections tried since it went down */
+	__u32		backoff_ms;
+	struct __kernel_timespec retry_ts;
 };
 
 /* one segment's NBD command: at most one per (tag, segment) at a time */
@@ -223,13 +245,15 @@ int bublk_nbd_queue_setup(struct bublk_queue *q)
 	for (int i = 0; i < dev->nr_backends; i++) {
 		const struct bublk_backend *b = &dev->backends[i];
 		struct nbd_conn *c = &nq->conns[i];
-		struct bublk_nbd_url u;
 
 		if (!b->nbd)
 			continue;
-		if (bublk_nbd_url_parse(b->path, &u, err, sizeof(err)))
+		c->url = malloc(sizeof(*c->url));
+		if (!c->url)
+			return -ENOMEM;
+		if (bublk_nbd_url_parse(b->path, c->url, err, sizeof(err)))
 			return -EINVAL;	/* parsed when the backend was opened */
-		c->h = nbd_connect_url(&u, b->path, &e, err, sizeof(err));
+		c->h = nbd_connect_url(c->url, b->path, &e, err, sizeof(err));
 		if (!c->h) {
 			bublk_log("dev %u queue %d: %s", dev->info.dev_id, q->q_id, err);
 			return -e;
@@ -244,6 +268,8 @@ int bublk_nbd_queue_setup(struct bublk_queue *q)
 		c->caps = nbd_caps_of(c->h);
 		if (c->fd < 0)
 			return -EIO;
+		c->state = CONN_UP;
+		q->stats->nbd_up[i] = 1;
 	}
 	return 0;
 }
@@ -255,8 +281,10 @@ void bublk_nbd_queue_release(struct bublk_queue *q)
 	if (!nq)
 		return;
 	/* the ring is gone: no poll refers to a socket any more */
-	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++)
+	for (int i = 0; i < BUBLK_MAX_BACKENDS; i++) {
 		nbd_close(nq->conns[i].h);
+		free(nq->conns[i].url);
+	}
 	free(nq->ops);
 	free(nq->fin);
 	free(nq);
@@ -280,16 +308,151 @@ static int nbd_op_done(void *user_data, int *error)
 	return 1;	/* retire the command: nothing asks libnbd about it later */
 }
 
+static __u64 ud_conn(int i, const struct nbd_conn *c, unsigned int what)
+{
+	return ud_make(UD_NBD_POLL, i, c->gen) | ((__u64)what << 32);
+}
+
+/* the retry timer: the next reconnection attempt after the backoff */
+static void arm_retry(struct bublk_queue *q, int i)
+{
+	struct nbd_conn *c = &q->nbd->conns[i];
+	struct io_uring_sqe *sqe = bublk_get_sqe(q);
+
+	c->backoff_ms = !c->backoff_ms ? RETRY_FIRST_MS :
+			c->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff_ms * 2;
+	c->retry_ts.tv_sec = c->backoff_ms / 1000;
+	c->retry_ts.tv_nsec = (c->backoff_ms % 1000) * 1000000LL;
+	if (!sqe) {
+		/* the ring is full even after a submit: at worst, the queue never retries */
+		bublk_log("dev %u queue %d: NBD backend %d: no room on the ring for the retry timer",
+			  q->dev->info.dev_id, q->q_id, i);
+		return;
+	}
+	io_uring_prep_timeout(sqe, &c->retry_ts, 0, 0);
+	sqe->user_data = ud_conn(i, c, UD_NBD_RETRY);
+}
+
+/*
+ * Let go of the connection's handle. libnbd has called back every command
+ * once it is dead or closed; one that is neither (it refused to go on) is
+ * made so first: with its socket shut down, a read finds the end of the
+ * stream and libnbd aborts what it still holds. Polls on the old socket
+ * are removed; anything of theirs that comes back has an old generation.
+ */
+static void drop_handle(struct bublk_queue *q, int i)
+{
+	struct nbd_conn *c = &q->nbd->conns[i];
+
+	if (!c->h)
+		return;
+	if (!nbd_aio_is_dead(c->h) && !nbd_aio_is_closed(c->h) && c->fd >= 0) {
+		shutdown(c->fd, SHUT_RDWR);
+		nbd_aio_notify_read(c->h);
+	}
+	if (nbd_aio_in_flight(c->h) > 0)
+		bublk_log("dev %u queue %d: NBD backend %d: libnbd still holds %d commands of a failed connection",
+			  q->dev->info.dev_id, q->q_id, i, nbd_aio_in_flight(c->h));
+	for (int dir = DIR_IN; dir <= DIR_OUT; dir++) {
+		struct io_uring_sqe *sqe;
+
+		if (!c->armed[dir])
+			continue;
+		sqe = bublk_get_sqe(q);
+		if (sqe) {
+			io_uring_prep_poll_remove(sqe, ud_conn(i, c, dir));
+			sqe->user_data = ud_conn(i, c, UD_NBD_REMOVED);
+		}
+		c->armed[dir] = false;
+	}
+	nbd_close(c->h);
+	c->h = NULL;
+	c->fd = -1;
+	c->gen++;
+}
+
+/* the connection (up, or a reconnection under way) is lost: down, retry later */
 static void conn_failed(struct bublk_queue *q, int i, const char *what)
 {
 	struct nbd_conn *c = &q->nbd->conns[i];
 
-	if (c->dead)
+	if (c->state != CONN_UP && c->state != CONN_CONNECTING)
 		return;
-	c->dead = true;
-	bublk_log("dev %u queue %d: NBD backend %d (%s) failed (%s: %s); its requests fail with EIO from now on (no reconnection yet)",
-		  q->dev->info.dev_id, q->q_id, i, q->dev->backends[i].path, what,
-		  nbd_get_error() ? nbd_get_error() : "connection closed");
+	if (c->state == CONN_UP) {
+		bublk_log("dev %u queue %d: NBD backend %d (%s) failed (%s: %s); its requests fail with EIO until it is back (reconnecting)",
+			  q->dev->info.dev_id, q->q_id, i, q->dev->backends[i].path, what,
+			  nbd_get_error() ? nbd_get_error() : "connection closed");
+		q->stats->nbd_lost[i]++;
+		q->stats->nbd_up[i] = 0;
+		c->attempts = 0;
+		c->backoff_ms = 0;
+	}
+	c->state = CONN_DOWN;
+	drop_handle(q, i);
+	arm_retry(q, i);
+}
+
+/* the retry timer fired: start a new connection, its handshake driven like I/O */
+static void reconnect(struct bublk_queue *q, int i)
+{
+	struct nbd_conn *c = &q->nbd->conns[i];
+	const struct bublk_nbd_url *u = c->url;
+	struct nbd_handle *h;
+	int r;
+
+	c->attempts++;
+	h = nbd_create();
+	if (!h) {
+		arm_retry(q, i);
+		return;
+	}
+	r = nbd_set_export_name(h, u->export_name);
+	if (!r)
+		r = u->unix_socket ? nbd_aio_connect_unix(h, u->socket) :
+				     nbd_aio_connect_tcp(h, u->host, u->port);
+	if (r || nbd_aio_get_fd(h) < 0) {
+		/* nobody listening yet: the usual case while a server is away */
+		nbd_close(h);
+		arm_retry(q, i);
+		return;
+	}
+	c->h = h;
+	c->fd = nbd_aio_get_fd(h);
+	c->state = CONN_CONNECTING;
+}
+
+/*
+ * A reconnection's handshake ended well: the server must serve the export
+ * the device was made with (same size; writable if the device is).
+ */
+static void connected(struct bublk_queue *q, int i)
+{
+	struct nbd_conn *c = &q->nbd->conns[i];
+	const struct bublk_backend *b = &q->dev->backends[i];
+	int64_t size = nbd_get_size(c->h);
+	int ro = nbd_is_read_only(c->h);
+
+	if (size != (int64_t)b->size || ro < 0 || (ro && !b->readonly)) {
+		if (!c->mismatch_logged)
+			bublk_log("dev %u queue %d: NBD backend %d (%s) is back but serves another export (%lld bytes%s, the device has %llu): not used; retrying",
+				  q->dev->info.dev_id, q->q_id, i, b->path, (long long)size,
+				  ro > 0 ? ", read-only" : "", (unsigned long long)b->size);
+		c->mismatch_logged = true;
+		c->state = CONN_DOWN;
+		drop_handle(q, i);
+		arm_retry(q, i);
+		return;
+	}
+	c->caps = nbd_caps_of(c->h);
+	c->state = CONN_UP;
+	c->mismatch_logged = false;
+	c->refused_logged = false;
+	q->stats->nbd_reconnects[i]++;
+	q->stats->nbd_up[i] = 1;
+	bublk_log("dev %u queue %d: NBD backend %d (%s) is back after %u attempt%s",
+		  q->dev->info.dev_id, q->q_id, i, b->path, c->attempts, c->attempts == 1 ? "" : "s");
+	c->attempts = 0;
+	c->backoff_ms = 0;
 }
 
 /* libnbd would not take a command: the connection is gone, or it refused it */
@@ -325,8 +488,8 @@ void bublk_nbd_queue_seg(struct bublk_queue *q, int tag, int i)
 	op->err = 0;
 	io->pending++;
 	bublk_stats_seg(q, tag);
-	if (c->dead || !c->h) {
-		op->err = EIO;
+	if (c->state != CONN_UP) {
+		op->err = EIO;	/* down, or still shaking hands again */
 		goto now;
 	}
 	/* the data is in our memory: NBD devices never run zero copy (ctlplane.c) */
@@ -411,7 +574,7 @@ static bool socket_readable(int fd)
 void bublk_nbd_poll_cqe(struct bublk_queue *q, __u64 ud, int res)
 {
 	struct bublk_nbd_queue *nq = q->nbd;
-	unsigned int i = ud_tag(ud), dir = ud_seg(ud) ? DIR_OUT : DIR_IN;
+	unsigned int i = ud_tag(ud), what = ud_seg(ud), dir = what;
 	struct nbd_conn *c;
 	unsigned int want;
 	int r;
@@ -419,8 +582,17 @@ void bublk_nbd_poll_cqe(struct bublk_queue *q, __u64 ud, int res)
 	if (!nq || i >= BUBLK_MAX_BACKENDS)
 		return;
 	c = &nq->conns[i];
+	if (ud_expect(ud) != c->gen || what == UD_NBD_REMOVED)
+		return;	/* of a handle let go of since, or a poll removal's own answer */
+	if (what == UD_NBD_RETRY) {
+		if (res == -ETIME && c->state == CONN_DOWN)
+			reconnect(q, i);
+		return;
+	}
+	if (dir > DIR_OUT)
+		return;
 	c->armed[dir] = false;
-	if (res < 0 || c->dead || !c->h)
+	if (res < 0 || !c->h)
 		return;	/* canceled, or nothing to tell libnbd */
 	/* libnbd may want something else by now: a stale poll is just dropped */
 	want = nbd_aio_get_direction(c->h);
@@ -443,7 +615,7 @@ static void arm_poll(struct bublk_queue *q, int i, int dir)
 		return;	/* the ring is full even after a submit: the next pass arms it */
 	/* one-shot: it reports readiness as of now, so nothing can be missed between passes */
 	io_uring_prep_poll_add(sqe, c->fd, dir == DIR_OUT ? POLLOUT : POLLIN);
-	sqe->user_data = ud_make(UD_NBD_POLL, i, 0) | ((__u64)dir << 32);
+	sqe->user_data = ud_conn(i, c, dir);
 	c->armed[dir] = true;
 }
 
@@ -463,15 +635,18 @@ void bublk_nbd_run(struct bublk_queue *q)
 
 		nq->head = (nq->head + 1) % nq->nr_ops;
 		nq->count--;
-		if (c->dead)
-			err = EIO;	/* whatever libnbd said while aborting it */
+		if (err == ENOTCONN || err == ESHUTDOWN)
+			err = EIO;	/* aborted with its connection: an I/O error to the target */
 		if (!err && op->then_flush) {
 			nbd_completion_callback cb = { .callback = nbd_op_done, .user_data = op };
 
 			op->then_flush = false;
-			if (nbd_aio_flush(c->h, cb, 0) >= 0)
+			if (c->state != CONN_UP)
+				err = EIO;
+			else if (nbd_aio_flush(c->h, cb, 0) >= 0)
 				continue;
-			err = issue_failed(q, s->backend);
+			else
+				err = issue_failed(q, s->backend);
 		}
 		bublk_seg_done(q, op->tag, op->seg, err ? -err : (int)expect, expect);
 	}
@@ -479,7 +654,13 @@ void bublk_nbd_run(struct bublk_queue *q)
 		struct nbd_conn *c = &nq->conns[i];
 		unsigned int want;
 
-		if (!c->h || c->dead)
+		if (c->state == CONN_CONNECTING) {
+			if (nbd_aio_is_ready(c->h))
+				connected(q, i);
+			else if (nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h))
+				conn_failed(q, i, "reconnecting");
+		}
+		if (c->state != CONN_UP && c->state != CONN_CONNECTING)
 			continue;
 		want = nbd_aio_get_direction(c->h);
 		if ((want & LIBNBD_AIO_DIRECTION_READ) && !c->armed[DIR_IN])

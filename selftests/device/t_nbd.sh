@@ -6,47 +6,7 @@
 # refusals (no server, unknown export, read-only export, bad address,
 # --zero-copy) give a clear bublk add error and leave no device.
 . "$(dirname "$0")/lib.sh"
-
-command -v nbdkit >/dev/null || die "nbdkit is not installed (selftests/install-deps.sh installs it)"
-
-servers=()
-# the devices first, so that no daemon sees its servers go
-stop_servers() {
-	local p
-	"$BUBLK" del -a --force >/dev/null 2>&1
-	for p in "${servers[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-}
-trap 'stop_servers; cleanup' EXIT
-
-# start nbdkit in the foreground on unix socket $1 (then plugin args),
-# wait until it accepts connections; its pid in $srv_pid
-srv_pid=
-serve() {	# sock plugin args...
-	local sock=$1 i
-	shift
-	nbdkit -f -U "$sock" "$@" >"$sock.log" 2>&1 &
-	srv_pid=$!
-	disown "$srv_pid"	# killing one is the test's business, not a job to report
-	servers+=("$srv_pid")
-	# the socket exists once nbdkit listens on it
-	for i in $(seq 300); do
-		[ -S "$sock" ] && return 0
-		kill -0 "$srv_pid" 2>/dev/null || die "nbdkit $* exited: $(cat "$sock.log")"
-		sleep 0.1
-	done
-	die "nbdkit $* did not create $sock in 30 s"
-}
-url() { echo "nbd+unix:///${2:-}?socket=$1"; }
-
-fio_verify() {	# dev name [extra args]
-	local dev=$1 name=$2
-	shift 2
-	fio --name="$name" --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=16 --direct=1 \
-		--ioengine=io_uring --io_size=16M --verify=crc32c --verify_state_save=0 --do_verify=1 \
-		--verify_fatal=1 --output="$TMP/$name.out" "$@"
-}
+. "$(dirname "$0")/nbd_lib.sh"
 
 # 1. loop over one nbdkit memory export, a connection per queue
 serve "$TMP/mem.sock" memory 64M
