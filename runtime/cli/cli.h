@@ -51,6 +51,13 @@ int cli_live_map(const char *cmd, int id, const char *name, unsigned int *queues
  * before the state file was last written.
  */
 bool daemon_alive(unsigned int id, int pid);
+/*
+ * bublk list --json: a live device's state object (json, freed) with each
+ * NBD backend's "connection" added from the daemon's counters; json
+ * itself when there is nothing to add or it cannot be read.
+ */
+struct bublk_state;
+char *list_with_connections(char *json, const struct bublk_state *st);
 
 /* one request to a device's daemon over its control socket; errors printed */
 int cli_control_request(const char *cmd, int id, const char *req, char *answer, size_t len);

@@ -19,6 +19,9 @@ static void print_json(const struct bublk_state *st, bool alive, bool first)
 	/* the state object, plus whether its daemon still runs */
 	char *s = bublk_state_format(st, alive);
 
+	if (alive && !st->creating)
+		s = list_with_connections(s, st);
+
 	printf("%s  %s", first ? "" : ",\n", s ? s : "{}");
 	free(s);
 }
@@ -58,7 +61,9 @@ int cmd_list(int argc, char **argv)
 			       "Show the devices bublk serves: id, target, size, queues, data mode,\n"
 			       "daemon pid and state: live, creating (bublk add still at work) or dead\n"
 			       "(its daemon is gone: bublk recover, or bublk del). --json prints an array\n"
-			       "of objects with every field of the device's state file and \"alive\".\n");
+			       "of objects with every field of the device's state file and \"alive\"; an\n"
+			       "NBD backend of a live device also has \"connection\": its state (up,\n"
+			       "partly down, down), queues connected, connections lost and regained.\n");
 			return 0;
 		default:
 			fprintf(stderr, "usage: bublk list [--json]\n");

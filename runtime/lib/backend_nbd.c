@@ -221,6 +221,8 @@ int bublk_nbd_dev_check(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	return 0;
 }
 
+static void arm_polls(struct bublk_queue *q);
+
 /* the queue's state for its NBD backends; nothing when it has none */
 int bublk_nbd_queue_setup(struct bublk_queue *q)
 {
@@ -271,6 +273,11 @@ int bublk_nbd_queue_setup(struct bublk_queue *q)
 		c->state = CONN_UP;
 		q->stats->nbd_up[i] = 1;
 	}
+	/*
+	 * The polls now, not after the loop's first completion: a queue that
+	 * gets no request for a while must still see its server go away.
+	 */
+	arm_polls(q);
 	return 0;
 }
 
@@ -619,6 +626,31 @@ static void arm_poll(struct bublk_queue *q, int i, int dir)
 	c->armed[dir] = true;
 }
 
+/* poll each live connection's socket for what libnbd waits for */
+static void arm_polls(struct bublk_queue *q)
+{
+	struct bublk_nbd_queue *nq = q->nbd;
+
+	for (int i = 0; i < q->dev->nr_backends; i++) {
+		struct nbd_conn *c = &nq->conns[i];
+		unsigned int want;
+
+		if (c->state == CONN_CONNECTING) {
+			if (nbd_aio_is_ready(c->h))
+				connected(q, i);
+			else if (nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h))
+				conn_failed(q, i, "reconnecting");
+		}
+		if (c->state != CONN_UP && c->state != CONN_CONNECTING)
+			continue;
+		want = nbd_aio_get_direction(c->h);
+		if ((want & LIBNBD_AIO_DIRECTION_READ) && !c->armed[DIR_IN])
+			arm_poll(q, i, DIR_IN);
+		if ((want & LIBNBD_AIO_DIRECTION_WRITE) && !c->armed[DIR_OUT])
+			arm_poll(q, i, DIR_OUT);
+	}
+}
+
 void bublk_nbd_run(struct bublk_queue *q)
 {
 	struct bublk_nbd_queue *nq = q->nbd;
@@ -650,22 +682,5 @@ void bublk_nbd_run(struct bublk_queue *q)
 		}
 		bublk_seg_done(q, op->tag, op->seg, err ? -err : (int)expect, expect);
 	}
-	for (int i = 0; i < q->dev->nr_backends; i++) {
-		struct nbd_conn *c = &nq->conns[i];
-		unsigned int want;
-
-		if (c->state == CONN_CONNECTING) {
-			if (nbd_aio_is_ready(c->h))
-				connected(q, i);
-			else if (nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h))
-				conn_failed(q, i, "reconnecting");
-		}
-		if (c->state != CONN_UP && c->state != CONN_CONNECTING)
-			continue;
-		want = nbd_aio_get_direction(c->h);
-		if ((want & LIBNBD_AIO_DIRECTION_READ) && !c->armed[DIR_IN])
-			arm_poll(q, i, DIR_IN);
-		if ((want & LIBNBD_AIO_DIRECTION_WRITE) && !c->armed[DIR_OUT])
-			arm_poll(q, i, DIR_OUT);
-	}
+	arm_polls(q);
 }

@@ -4,7 +4,8 @@
 # bublk stats says the backend is down; a server that comes back with
 # another export (wrong size) is not used; once the right one is back on
 # the same socket each queue reconnects on its own, the data written before
-# reads back unchanged, fio verify passes and the log says what happened.
+# reads back unchanged, fio verify passes; the log, bublk stats and
+# bublk list --json say what happened.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nbd_lib.sh"
 
@@ -13,9 +14,23 @@ nbd0() {
 	"$BUBLK" stats -n "$id" --json | tr -d ' ' |
 		sed -n 's/.*"nbd":\[{"backend":0,"queues_connected":\([0-9]*\),"queues":[0-9]*,"lost":\([0-9]*\),"reconnects":\([0-9]*\)}.*/\1 \2 \3/p'
 }
-# wait (up to 60 s: the retry backoff tops out at 5 s) until nbd0 prints $1
+# backend 0's "connection" in bublk list --json: "STATE QUEUES_CONNECTED LOST RECONNECTS"
+list0() {
+	"$BUBLK" list --json | python3 -c "
+import json, sys
+d = [x for x in json.load(sys.stdin) if x['dev_id'] == $id][0]
+c = d['backends'][0]['connection']
+print(c['state'], c['queues_connected'], c['lost'], c['reconnects'])"
+}
+# wait until nbd0 prints $1: up to 60 s by the clock (the retry backoff
+# tops out at 5 s; a loaded TCG guest runs bublk stats slowly)
 wait_nbd0() {	# want what
-	settles_to nbd0 "$1" 600 || die "$2: bublk stats says \"$(nbd0)\" (connected lost regained), not \"$1\" after 60 s: $(cat "/run/bublk/$id.log")"
+	local until=$((SECONDS + 60))
+	while [ "$(nbd0)" != "$1" ]; do
+		[ $SECONDS -lt $until ] ||
+			die "$2: bublk stats says \"$(nbd0)\" (connected lost regained), not \"$1\" after 60 s: $(cat "/run/bublk/$id.log")"
+		sleep 0.2
+	done
 }
 
 truncate -s 16M "$TMP/r.img"
@@ -24,6 +39,7 @@ srv=$srv_pid
 id=$(add_dev -t loop -f "$(url "$TMP/r.sock")" -q 2 -d 16)
 dev=/dev/ublkb$id
 wait_nbd0 "2 0 0" "a new device"
+[ "$(list0)" = "up 2 0 0" ] || die "bublk list --json: backend 0's connection is \"$(list0)\", not up on 2 queues"
 head -c 4M /dev/urandom >"$TMP/pattern"
 must dd if="$TMP/pattern" of="$dev" bs=1M oflag=direct conv=fsync status=none
 
@@ -31,6 +47,7 @@ must dd if="$TMP/pattern" of="$dev" bs=1M oflag=direct conv=fsync status=none
 kill -9 "$srv"
 wait_gone "$srv" nbdkit
 wait_nbd0 "0 2 0" "server killed"
+[ "$(list0)" = "down 0 2 0" ] || die "bublk list --json: backend 0's connection is \"$(list0)\" with its server gone"
 grep -q "NBD backend 0 .* failed .*reconnecting" "/run/bublk/$id.log" ||
 	die "the log does not say the server was lost: $(cat "/run/bublk/$id.log")"
 # I/O fails fast while it is away (no hang: this read is answered at once)
@@ -43,9 +60,9 @@ rm -f "$TMP/r.sock"
 truncate -s 8M "$TMP/other.img"
 serve "$TMP/r.sock" file "$TMP/other.img"
 srv=$srv_pid
-for _ in $(seq 600); do
-	grep -q "serves another export" "/run/bublk/$id.log" && break
-	sleep 0.1
+until=$((SECONDS + 60))
+while ! grep -q "serves another export" "/run/bublk/$id.log" && [ $SECONDS -lt $until ]; do
+	sleep 0.2
 done
 grep -q "serves another export" "/run/bublk/$id.log" ||
 	die "a server with an 8 MiB export was not refused in 60 s: $(cat "/run/bublk/$id.log")"
@@ -57,6 +74,7 @@ wait_gone "$srv" nbdkit
 rm -f "$TMP/r.sock"
 serve "$TMP/r.sock" file "$TMP/r.img"
 wait_nbd0 "2 2 2" "server back"
+[ "$(list0)" = "up 2 2 2" ] || die "bublk list --json: backend 0's connection is \"$(list0)\" with its server back"
 grep -q "NBD backend 0 .* is back after" "/run/bublk/$id.log" ||
 	die "the log does not say the server is back: $(cat "/run/bublk/$id.log")"
 cmp <(dd if="$dev" bs=1M count=4 iflag=direct status=none) "$TMP/pattern" ||
