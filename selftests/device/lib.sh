@@ -83,6 +83,16 @@ settles_to() {	# fn want [tries]
 	return 1
 }
 
+# fio random writes of 4-256 KiB, then read back and verified (crc32c);
+# its report in $TMP/NAME.out; extra fio arguments after NAME
+fio_verify() {	# dev name [extra args]
+	local dev=$1 name=$2
+	shift 2
+	fio --name="$name" --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=16 --direct=1 \
+		--ioengine=io_uring --io_size=16M --verify=crc32c --verify_state_save=0 --do_verify=1 \
+		--verify_fatal=1 --output="$TMP/$name.out" "$@"
+}
+
 # pid of device id's daemon, from its state file
 dev_pid() {
 	sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "/run/bublk/$1.json"

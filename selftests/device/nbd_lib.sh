@@ -34,11 +34,3 @@ serve() {	# sock plugin args...
 }
 url() { echo "nbd+unix:///${2:-}?socket=$1"; }
 
-fio_verify() {	# dev name [extra args]
-	local dev=$1 name=$2
-	shift 2
-	fio --name="$name" --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=16 --direct=1 \
-		--ioengine=io_uring --io_size=16M --verify=crc32c --verify_state_save=0 --do_verify=1 \
-		--verify_fatal=1 --output="$TMP/$name.out" "$@"
-}
-

@@ -4,14 +4,6 @@
 # failed in the pinned map, and that survives a daemon kill + recover.
 . "$(dirname "$0")/lib.sh"
 
-fio_verify() {	# dev name [extra args]
-	local dev=$1 name=$2
-	shift 2
-	fio --name="$name" --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=16 --direct=1 \
-		--ioengine=io_uring --io_size=16M --verify=crc32c --verify_state_save=0 --do_verify=1 \
-		--verify_fatal=1 --output="$TMP/$name.out" "$@"
-}
-
 # 1. two healthy legs: identical after fio
 truncate -s 16M "$TMP/l0.img" "$TMP/l1.img"
 id=$(add_dev -t mirror -f "$TMP/l0.img,$TMP/l1.img" -q 2 -d 32)
