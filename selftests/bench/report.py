@@ -125,6 +125,17 @@ def kublk_section(recs):
     return rows
 
 
+def nbd_section(recs):
+    """bublk loop over an NBD export against the kernel's NBD client, same export"""
+    rows = []
+    order = {"read": 0, "write": 1, "randread": 2, "randwrite": 3}
+    for (rw, bs), devs in sorted(fio_groups(recs, "nbd", "bs").items(),
+                                 key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
+        rows.append({"rw": rw, "bs": bs, "devices": summarise_devs(devs),
+                     "bublk_vs_kernel": ratio(devs, "bublk-nbd", "knbd", "iops")})
+    return rows
+
+
 def dispatch_section(recs, where):
     by = {}
     for r in recs:
@@ -316,6 +327,21 @@ def markdown(res):
                          f"{fmt(v['mib_s'], 1)} | {fmt(r['vs_kernel'].get(n), 2)} | {fmt(r['vs_kublk_copy'].get(n), 2)} | "
                          f"{fmt(v['daemon_cpu_us_per_io'], 1)} | {fmt(v['guest_cpu_us_per_io'], 1)} |")
         L.append("")
+    if res.get("nbd"):
+        ns = res["meta"].get("vm_setup", {}).get("nbd", {})
+        L += ["## 5. NBD: bublk loop over an NBD export vs the kernel's NBD client (VM, same boot, same export)", "",
+              f"Server: {ns.get('server', '?')}, on the daemons' CPU; kernel client: {ns.get('kernel_client', '?')} "
+              f"(one connection, 4 KiB blocks); bublk: {ns.get('bublk', '?')}. QD 16; ratio per repetition.", "",
+              "| rw | bs | kernel nbd IOPS | bublk IOPS | kernel MiB/s | bublk MiB/s | bublk ÷ kernel | bublk daemon µs/IO | guest µs/IO kernel | guest µs/IO bublk |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in res["nbd"]:
+            d = r["devices"]
+            g = lambda n, k: d.get(n, {}).get(k)
+            L.append(f"| {r['rw']} | {human_bs(r['bs'])} | {fmt(g('knbd', 'iops'))} | {fmt(g('bublk-nbd', 'iops'))} | "
+                     f"{fmt(g('knbd', 'mib_s'), 1)} | {fmt(g('bublk-nbd', 'mib_s'), 1)} | {fmt(r['bublk_vs_kernel'], 2)} | "
+                     f"{fmt(g('bublk-nbd', 'daemon_cpu_us_per_io'), 1)} | {fmt(g('knbd', 'guest_cpu_us_per_io'), 1)} | "
+                     f"{fmt(g('bublk-nbd', 'guest_cpu_us_per_io'), 1)} |")
+        L.append("")
     for key, num, where in (("dispatch", "3", f"the host ({h.get('kernel', '?')})"),
                             ("vm_dispatch", "3b", "the VM (TCG)")):
         if not res.get(key):
@@ -437,7 +463,8 @@ def main():
         meta["vm"] = {k: v for k, v in vm[0].items() if k not in ("kind", "where", "group")}
         meta["vm_setup"] = {r["group"]: {k: v for k, v in r.items() if k not in ("kind", "where")} for r in vm}
     res = {"meta": meta, "floor": floor_section(recs), "data": data_section(recs),
-           "dispatch": dispatch_section(recs, "host"), "vm_dispatch": dispatch_section(recs, "vm"), "kublk": kublk_section(recs)}
+           "dispatch": dispatch_section(recs, "host"), "vm_dispatch": dispatch_section(recs, "vm"), "kublk": kublk_section(recs),
+           "nbd": nbd_section(recs)}
     res["requests_per_call"] = {f"{rw} QD{qd}": v for (rw, qd), v in sorted(batches(recs).items())}
     res["bpf_cpu_share_qd32"] = bpf_share(res["floor"], res["vm_dispatch"], batches(recs))
     res["targets"] = targets(res["floor"], res["data"], res["dispatch"], res["bpf_cpu_share_qd32"])

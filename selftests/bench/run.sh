@@ -15,13 +15,13 @@
 #      in a second VM boot on that kernel (BUBLK_VM_KSET=newest)
 #   3. report.py: medians, spreads, per-repetition ratios, plots
 #
-# Environment: BUBLK_BENCH_GROUPS (default "dispatch floor data kublk") and
+# Environment: BUBLK_BENCH_GROUPS (default "dispatch floor data nbd kublk") and
 # those of vm.sh (BUBLK_BENCH_*_REPS, ..._SECS, ..._SIZE_MB).
 # Never part of make test: numbers are reported, never asserted.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 
-GROUPS_WANTED=${BUBLK_BENCH_GROUPS:-dispatch floor data kublk}
+GROUPS_WANTED=${BUBLK_BENCH_GROUPS:-dispatch floor data nbd kublk}
 stamp=$(date -u +%Y-%m-%d_%H%M)
 OUT=bench-results/$stamp
 RAW=$OUT/raw
@@ -50,13 +50,13 @@ for g in $GROUPS_WANTED; do
 			{ say "dispatch benchmark failed"; exit 1; }
 		vm_groups+=("$g")
 		;;
-	floor | data) vm_groups+=("$g") ;;
+	floor | data | nbd) vm_groups+=("$g") ;;
 	kublk)
 		kublk=1
 		bash selftests/bench/build-kublk.sh ||
 			{ say "cannot build kublk (BUBLK_BENCH_GROUPS without kublk skips it)"; exit 1; }
 		;;
-	*) say "unknown group $g (dispatch, floor, data, kublk)"; exit 2 ;;
+	*) say "unknown group $g (dispatch, floor, data, nbd, kublk)"; exit 2 ;;
 	esac
 done
 

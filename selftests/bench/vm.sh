@@ -6,7 +6,7 @@
 # fio run to OUT (JSON lines; selftests/bench/report.py turns them into the
 # tables and plots).
 #
-#   selftests/bench/vm.sh OUT [dispatch] [floor] [data] [kublk]
+#   selftests/bench/vm.sh OUT [dispatch] [floor] [data] [kublk] [nbd]
 #
 # dispatch: the host dispatch benchmark (dispatch.c) run in this kernel:
 #        BPF vs C per request where the device figures are measured.
@@ -22,6 +22,9 @@
 #        one tmpfs file (kernel loop; bublk --copy/--user-copy[/--zero-copy];
 #        kublk copy, -z, --auto_zc). Needs the kernel kublk was built for
 #        (make bench boots BUBLK_VM_KSET=newest for it).
+# nbd:   bublk loop over an NBD export (nbdkit file on tmpfs, unix socket)
+#        vs the kernel's NBD client (nbd-client) on the same export: 4 KiB
+#        random and 1 MiB sequential at QD 16.
 #
 # Every case runs its devices back to back inside one repetition, and the
 # repetitions interleave, so noise from the shared host hits all devices of
@@ -367,6 +370,39 @@ kublk() {
 	for d in "${kdevs[@]}"; do "$KUBLK" del -n "${d#/dev/ublkb}" >/dev/null || die "kublk del $d"; done
 }
 
+# NBD (docs/nbd.md): bublk loop over an NBD export against the kernel's own
+# NBD client (module nbd, nbd-client) on the same export, one nbdkit file
+# server on a tmpfs file over a unix socket; the server runs on the
+# daemons' CPU for both, so each client has the same room
+nbd() {
+	local f sock srv d p kn=/dev/nbd0
+	command -v nbdkit >/dev/null && command -v nbd-client >/dev/null ||
+		die "the nbd group needs nbdkit and nbd-client (selftests/bench/install-deps.sh)"
+	modload nbd nbds_max=2 || die "cannot load the nbd module"
+	f=$W/nbd.img
+	sock=$W/nbd.sock
+	dd if=/dev/urandom of="$f" bs=1M count="$SIZE_MB" status=none || die "making $f"
+	taskset -c "$DAEMON_CPU" nbdkit -f -U "$sock" file "$f" >"$W/nbdkit.log" 2>&1 &
+	srv=$!
+	for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
+	[ -S "$sock" ] || die "nbdkit did not start: $(cat "$W/nbdkit.log")"
+	nbd-client -unix "$sock" "$kn" -b 4096 >"$W/nbd-client.log" 2>&1 ||
+		die "nbd-client -unix $sock $kn: $(cat "$W/nbd-client.log")"
+	read -r d p <<<"$(bublk_dev -t loop -f "nbd+unix:///?socket=$sock" -q 1 -d 64 --max-io 1M)"
+	meta "$(jq -nc --arg nbdkit "$(nbdkit --version | head -1)" \
+		--arg client "$(nbd-client -V 2>&1 | head -1)" \
+		'{group: "nbd", server: ("nbdkit file on tmpfs, unix socket: " + $nbdkit),
+		  kernel_client: $client, bublk: "-t loop -q 1 -d 64 --max-io 1M (user copy)"}')"
+	local devs=("knbd $kn -" "bublk-nbd $d $p")
+	fio_case nbd randread 4k 16 "$DATA_SECS" "$DATA_REPS" "${devs[@]}"
+	fio_case nbd randwrite 4k 16 "$DATA_SECS" "$DATA_REPS" "${devs[@]}"
+	fio_case nbd read 1m 16 "$DATA_SECS" "$DATA_REPS" "${devs[@]}"
+	fio_case nbd write 1m 16 "$DATA_SECS" "$DATA_REPS" "${devs[@]}"
+	"$BUBLK" del -a >/dev/null || die "bublk del"
+	nbd-client -d "$kn" >/dev/null 2>&1
+	kill "$srv"
+}
+
 [ -e /dev/ublk-control ] || die "no /dev/ublk-control (run through selftests/vm/run.sh)"
 if ! command -v fio >/dev/null || ! command -v jq >/dev/null; then
 	die "needs fio and jq"
@@ -378,7 +414,8 @@ for g in $GROUPS_WANTED; do
 	floor) floor ;;
 	data) data ;;
 	kublk) kublk ;;
-	*) die "unknown group $g (dispatch, floor, data, kublk)" ;;
+	nbd) nbd ;;
+	*) die "unknown group $g (dispatch, floor, data, kublk, nbd)" ;;
 	esac
 done
 log "done in $(($(date +%s) - start)) s: $(wc -l <"$OUT") records in $OUT"

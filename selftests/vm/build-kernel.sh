@@ -64,9 +64,9 @@ esac
 # Modules shipped in the initramfs (their dependencies are added
 # automatically).  BOOT_MODULES are loaded by /init; the others (null_blk)
 # are only made available to guest scripts via `modprobe -d $BUBLK_VM_MODROOT`
-# (loop and dm-mod: the kernel references of make bench).
+# (loop, dm-mod and nbd: the kernel references of make bench).
 BOOT_MODULES="netfs 9pnet 9pnet_virtio 9p ublk_drv"
-EXTRA_MODULES="null_blk ext4 crc32c_generic loop dm-mod"
+EXTRA_MODULES="null_blk ext4 crc32c_generic loop dm-mod nbd"
 # modules a kernel may not have (7.x folded crc32c_generic into its crc library)
 OPTIONAL_MODULES="crc32c_generic"
 
