@@ -3,7 +3,8 @@
 # server that answers the handshake with junk gets a clear bublk add error
 # and no device; one that handshakes and then answers every request with a
 # bad reply fails those requests with EIO while the same daemon goes on
-# serving its other backend, stays alive and is deleted cleanly.
+# serving its other backend, stays alive and is deleted cleanly; a slow
+# server holds up only the requests sent to it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nbd_lib.sh"
 
@@ -54,4 +55,25 @@ done
 must "$BUBLK" del -n "$id"
 wait_gone "$pid" "the daemon"
 assert_no_devices
-echo "NBD junk: a junk handshake refused with a clear error and no device; bad replies fail their requests with EIO, the daemon keeps serving its good backend and is deleted cleanly"
+
+# 3. a slow server (every write takes 60 s) beside a fast one, in one daemon
+serve "$TMP/fast.sock" memory 16M
+serve "$TMP/slow.sock" --filter=delay memory 16M wdelay=60
+slow=$srv_pid
+id=$(add_dev -t linear -f "$(url "$TMP/fast.sock"),$(url "$TMP/slow.sock")" -d 16)
+dev=/dev/ublkb$id
+dd if=/dev/zero of="$dev" bs=4k seek=$((20 << 8)) count=1 oflag=direct status=none 2>/dev/null &
+slow_dd=$!
+# the fast half is written and read back while that write waits on its
+# server (no flush: a flush goes to both servers)
+must dd if="$TMP/pattern" of="$dev" bs=1M oflag=direct status=none
+cmp <(dd if="$dev" bs=1M count=1 iflag=direct status=none) "$TMP/pattern" ||
+	die "the fast backend's data does not read back beside a slow one"
+kill -0 "$slow_dd" 2>/dev/null ||
+	die "the write to the slow server (60 s) finished before the fast backend's I/O: the test tests nothing"
+# the slow server goes: its write fails now instead of in a minute
+kill -9 "$slow"
+wait "$slow_dd" && die "the write to a server killed mid-request succeeded"
+must "$BUBLK" del -n "$id"
+assert_no_devices
+echo "NBD junk: a junk handshake refused with a clear error and no device; bad replies fail their requests with EIO, the daemon keeps serving its good backend and is deleted cleanly; a slow server holds up only its own requests"
