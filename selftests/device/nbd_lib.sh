@@ -34,3 +34,20 @@ serve() {	# sock plugin args...
 }
 url() { echo "nbd+unix:///${2:-}?socket=$1"; }
 
+# the same on TCP: nbdkit on 127.0.0.1:$1, ready once it wrote its pid
+# file (it does so after binding the port)
+serve_tcp() {	# port plugin args...
+	local port=$1 pidf=$TMP/nbdkit-$1.pid i
+	shift
+	rm -f "$pidf"
+	nbdkit -f -i 127.0.0.1 -p "$port" -P "$pidf" "$@" >"$TMP/nbdkit-$port.log" 2>&1 &
+	srv_pid=$!
+	disown "$srv_pid"
+	servers+=("$srv_pid")
+	for i in $(seq 300); do
+		[ -s "$pidf" ] && return 0
+		kill -0 "$srv_pid" 2>/dev/null || die "nbdkit on port $port ($*) exited: $(cat "$TMP/nbdkit-$port.log")"
+		sleep 0.1
+	done
+	die "nbdkit $* did not listen on port $port in 30 s"
+}

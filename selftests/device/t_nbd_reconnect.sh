@@ -5,7 +5,7 @@
 # another export (wrong size) is not used; once the right one is back on
 # the same socket each queue reconnects on its own, the data written before
 # reads back unchanged, fio verify passes; the log, bublk stats and
-# bublk list --json say what happened.
+# bublk list --json say what happened. Then the same over TCP.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/nbd_lib.sh"
 
@@ -83,4 +83,24 @@ fio_verify "$dev" reconnect || { cat "$TMP/reconnect.out"; die "fio verify faile
 "$BUBLK" stats -n "$id" | grep -q "NBD backend 0: up, connected on 2 of 2 queues; connections lost 2, regained 2" ||
 	die "bublk stats does not show the backend up again: $("$BUBLK" stats -n "$id")"
 must "$BUBLK" del -n "$id"
-echo "NBD server killed and restarted: I/O failed fast while it was away, a wrong export was refused, both queues reconnected, data intact, fio verify passed"
+
+# the same over TCP (nbd://HOST:PORT/): connect, lose the server, get it back
+serve_tcp 10809 file "$TMP/r.img"
+srv=$srv_pid
+id=$(add_dev -t loop -f nbd://127.0.0.1:10809/ -q 2 -d 16)
+dev=/dev/ublkb$id
+wait_nbd0 "2 0 0" "a device over TCP"
+# fio wrote over the pattern: the device reads what the export's file holds
+cmp <(dd if="$dev" bs=1M count=4 iflag=direct status=none) <(head -c 4M "$TMP/r.img") ||
+	die "over TCP the device does not read what the export's file holds"
+kill -9 "$srv"
+wait_gone "$srv" nbdkit
+wait_nbd0 "0 2 0" "TCP server killed"
+if dd if="$dev" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null; then
+	die "a read succeeded with the TCP NBD server gone"
+fi
+serve_tcp 10809 file "$TMP/r.img"
+wait_nbd0 "2 2 2" "TCP server back"
+fio_verify "$dev" reconnect-tcp || { cat "$TMP/reconnect-tcp.out"; die "fio verify failed after the TCP reconnection"; }
+must "$BUBLK" del -n "$id"
+echo "NBD server killed and restarted, on a unix socket and on TCP: I/O failed fast while it was away, a wrong export was refused, both queues reconnected, data intact, fio verify passed"
