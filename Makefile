@@ -172,7 +172,7 @@ deps:
 
 # The sanitized pass (make test SAN=1, run by CI after make test): host
 # tests, then these device tests in the VM, with the ASan/UBSan build.
-SAN_DEVICE_TESTS ?= t_loop_fio_verify t_loop_modes t_loop_backing t_loop_discard t_hostile_modes t_nbd t_nbd_reconnect t_nbd_junk
+SAN_DEVICE_TESTS ?= t_loop_fio_verify t_loop_modes t_loop_backing t_loop_discard t_hostile_modes t_nbd t_nbd_reconnect t_nbd_junk t_zero_copy_manual t_batch_io
 
 test: deps
 ifeq ($(SAN),1)

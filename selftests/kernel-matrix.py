@@ -16,14 +16,14 @@ import sys
 # bit -> (name, what bublk does with it); the kernel columns come from the
 # recorded runs, never from this table
 FEATURES = [
-    ("ZERO_COPY", "not used: zero copy goes through AUTO_BUF_REG (manual registration would be the NEED_REG_BUF fallback, not done)"),
+    ("ZERO_COPY", "asked for beside AUTO_BUF_REG, so a request the driver cannot register (NEED_REG_BUF) is registered by the daemon; alone where AUTO_BUF_REG is missing (6.15), or with `--zero-copy=manual`"),
     ("COMP_IN_TASK", "nothing to do (the driver completes in task context)"),
     ("NEED_GET_DATA", "no mode needs it (zero copy, user copy and copy all do without)"),
     ("USER_RECOVERY", "`--recovery`: `bublk recover` takes a device over after a crash"),
     ("RECOVERY_REISSUE", "with `--recovery`: in-flight requests are reissued to the new daemon"),
     ("UNPRIVILEGED", "bublk runs as root"),
     ("CMD_IOCTL_ENCODE", "default opcodes (`--legacy` forces the old ones)"),
-    ("USER_COPY", "`--user-copy`, the default where AUTO_BUF_REG is missing: io_uring reads/writes on /dev/ublkcN"),
+    ("USER_COPY", "`--user-copy`, the default where zero copy is missing: io_uring reads/writes on /dev/ublkcN"),
     ("ZONED", "no zoned targets"),
     ("RECOVERY_FAIL_IO", "`--recovery=fail-io` where the kernel has it"),
     ("UPDATE_SIZE", "`bublk resize` where the kernel has it"),

@@ -241,6 +241,8 @@ struct bublk_stats {
 	__u64	copy_bytes;
 	__u64	zc_bad;		/* flagged with an index/range we do not know: failed */
 	__u64	zc_sg_reqs;	/* of zc_reqs: scattered over buffers (UBLK_IO_F_SHMEM_SG) */
+	/* zero copy: requests whose buffer the daemon registered itself (manual, or the driver fell back) */
+	__u64	reg_buf_reqs;
 	/* NBD backends, by backend index: this queue's own connection to it */
 	__u64	nbd_up[BUBLK_MAX_BACKENDS];	/* 1 while connected (summed: queues connected) */
 	__u64	nbd_lost[BUBLK_MAX_BACKENDS];	/* connections lost */

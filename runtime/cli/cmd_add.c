@@ -32,7 +32,7 @@ static void add_usage(FILE *f)
 	fprintf(f,
 		"usage: bublk add -t TARGET [-f FILE[,FILE...]] [--base IMG] [--size SIZE] [-q QUEUES]\n"
 		"                 [-d DEPTH] [--max-io SIZE] [--block-size 512|4096] [--rotational]\n"
-		"                 [--readonly] [--copy|--user-copy|--zero-copy] [--legacy]\n"
+		"                 [--readonly] [--copy|--user-copy|--zero-copy[=manual]] [--legacy]\n"
 		"                 [--recovery[=fail-io]]\n"
 		"                 [--no-part-scan] [--batch]\n"
 		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
@@ -53,8 +53,10 @@ static void add_usage(FILE *f)
 		"  -r, --readonly          read-only device; backing files opened read-only\n"
 		"      --copy              copy mode: the kernel copies data to per-request buffers\n"
 		"      --user-copy         UBLK_F_USER_COPY: data moved with pread/pwrite on /dev/ublkcN\n"
-		"      --zero-copy         UBLK_F_AUTO_BUF_REG (Linux 6.16+): backends read and write the\n"
-		"                          request's own pages; the data never enters the daemon\n"
+		"      --zero-copy[=manual] backends read and write the request's own pages; the data\n"
+		"                          never enters the daemon: UBLK_F_AUTO_BUF_REG (Linux 6.16+),\n"
+		"                          else (or =manual) UBLK_F_SUPPORT_ZERO_COPY (6.15+), each\n"
+		"                          buffer registered by the daemon\n"
 		"                          (default: the fastest the kernel grants: zero copy, user\n"
 		"                          copy, copy; bublk list shows which)\n"
 		"      --batch             UBLK_F_BATCH_IO (Linux 7.0+): ublk commands over arrays of tags\n"
@@ -132,7 +134,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 		{ "json", no_argument, NULL, 'j' },
 		{ "copy", no_argument, NULL, 'C' },
 		{ "user-copy", no_argument, NULL, 'U' },
-		{ "zero-copy", no_argument, NULL, 'z' },
+		{ "zero-copy", optional_argument, NULL, 'z' },
 		{ "batch", no_argument, NULL, OPT_BATCH },
 		{ "legacy", no_argument, NULL, 'L' },
 		{ "recovery", optional_argument, NULL, 'R' },
@@ -216,7 +218,15 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 			o->data_mode = BUBLK_MODE_USER_COPY;
 			break;
 		case 'z':
-			o->data_mode = BUBLK_MODE_ZERO_COPY;
+			if (!optarg) {
+				o->data_mode = BUBLK_MODE_ZERO_COPY;
+			} else if (!strcmp(optarg, "manual")) {
+				o->data_mode = BUBLK_MODE_ZERO_COPY_MANUAL;
+			} else {
+				cli_err("add", "bad --zero-copy=%s: the only value is \"manual\" (buffers registered by the daemon); --zero-copy alone picks the best the kernel grants",
+					optarg);
+				return 2;
+			}
 			break;
 		case OPT_BATCH:
 			o->batch_io = true;

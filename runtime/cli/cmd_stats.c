@@ -100,9 +100,10 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, unsigned 
 		for (int b = 0; b < BUBLK_STATS_BATCH_HIST; b++)
 			printf("%s%llu", b ? ", " : "", (unsigned long long)s->batch_hist[b]);
 		printf("], \"done_batches\": %llu, \"bpf_errors\": %llu, \"reloads\": %llu, "
-		       "\"shmem\": {\"zc_reqs\": %llu, \"zc_bytes\": %llu, \"copy_reqs\": %llu, \"copy_bytes\": %llu, \"bad\": %llu, \"sg_reqs\": %llu}, \"rejects\": {",
+		       "\"reg_buf_reqs\": %llu, \"shmem\": {\"zc_reqs\": %llu, \"zc_bytes\": %llu, \"copy_reqs\": %llu, \"copy_bytes\": %llu, \"bad\": %llu, \"sg_reqs\": %llu}, \"rejects\": {",
 		       (unsigned long long)s->done_batches, (unsigned long long)s->bpf_errors,
-		       (unsigned long long)s->reloads, (unsigned long long)s->zc_reqs,
+		       (unsigned long long)s->reloads, (unsigned long long)s->reg_buf_reqs,
+		       (unsigned long long)s->zc_reqs,
 		       (unsigned long long)s->zc_bytes, (unsigned long long)s->copy_reqs,
 		       (unsigned long long)s->copy_bytes, (unsigned long long)s->zc_bad,
 		       (unsigned long long)s->zc_sg_reqs);
@@ -140,6 +141,9 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, unsigned 
 			printf("refused target answers (%s): %llu\n", bublk_reject_name(r),
 			       (unsigned long long)s->rejects[r]);
 	}
+	if (s->reg_buf_reqs)
+		printf("zero copy: %llu requests with their buffer registered by the daemon (manual mode, or the driver could not)\n",
+		       (unsigned long long)s->reg_buf_reqs);
 	if (s->zc_reqs || s->copy_reqs || s->zc_bad)
 		printf("shared memory: %llu zero-copy requests (%llu scattered, %llu bytes), %llu outside it (%llu bytes, in the device's data mode), %llu with an unknown buffer\n",
 		       (unsigned long long)s->zc_reqs, (unsigned long long)s->zc_sg_reqs,

@@ -16,30 +16,32 @@
 #include "dev.h"
 
 /*
- * The memory alignment a block device's O_DIRECT I/O needs, as its queue
- * says (a partition's queue is its disk's, one directory up); 0 when
- * unknown. Zero copy hands the client's pages straight to it, so the ublk
- * device must ask the same of its clients (dev_start.c).
+ * A limit of a block device's queue, as its sysfs queue directory says it
+ * (a partition's queue is its disk's, one directory up); 0 when unknown.
+ * Zero copy hands the client's pages straight to it, so the ublk device
+ * asks the same of its clients (dev_start.c): the memory alignment its
+ * O_DIRECT I/O needs (dma_alignment), and how it can take them in one
+ * request (max_segments, max_segment_size).
  */
-static __u32 blockdev_dma_align(dev_t rdev)
+static __u32 blockdev_limit(dev_t rdev, const char *name)
 {
 	static const char *const where[] = { "queue", "../queue" };
-	char path[96];
-	unsigned int mask;
+	char path[128];
+	unsigned long long v;
 
 	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
 		FILE *f;
 		int n;
 
-		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s/dma_alignment",
-			 major(rdev), minor(rdev), where[i]);
+		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s/%s",
+			 major(rdev), minor(rdev), where[i], name);
 		f = fopen(path, "re");
 		if (!f)
 			continue;
-		n = fscanf(f, "%u", &mask);
+		n = fscanf(f, "%llu", &v);
 		fclose(f);
 		if (n == 1)
-			return mask;
+			return v > 0xffffffffULL ? 0xffffffffU : (__u32)v;
 	}
 	return 0;
 }
@@ -104,7 +106,9 @@ int bublk_backend_open(struct bublk_backend *b, const char *path, bool readonly,
 		fl = fcntl(b->fd, F_GETFL);
 		if (fl >= 0 && !fcntl(b->fd, F_SETFL, fl | O_DIRECT)) {
 			b->direct = true;
-			b->dma_align = blockdev_dma_align(st.st_rdev);
+			b->dma_align = blockdev_limit(st.st_rdev, "dma_alignment");
+			b->max_segments = blockdev_limit(st.st_rdev, "max_segments");
+			b->max_segment_size = blockdev_limit(st.st_rdev, "max_segment_size");
 		}
 	} else {
 		struct statfs fs;

@@ -130,6 +130,9 @@ int bublk_batch_start(struct bublk_queue *q)
 	/* the driver's rule: a buffer address exactly when it maps the data itself */
 	if (!(q->dev->info.flags & (UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG)))
 		b->flags = UBLK_BATCH_F_HAS_BUF_ADDR;
+	/* the per-tag commands' UBLK_AUTO_BUF_REG_FALLBACK, for the whole array */
+	if ((q->dev->info.flags & UBLK_F_AUTO_BUF_REG) && (q->dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY))
+		b->flags |= UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK;
 	b->elem_bytes = sizeof(struct ublk_elem_header) +
 			(b->flags & UBLK_BATCH_F_HAS_BUF_ADDR ? sizeof(__u64) : 0);
 	arr_bytes = (size_t)q->depth * b->elem_bytes;

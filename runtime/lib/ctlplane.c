@@ -23,9 +23,12 @@
 #include "state.h"
 
 /*
- * The ADD_DEV flag of the device's data mode: the one asked for, or the
+ * The ADD_DEV flags of the device's data mode: the one asked for, or the
  * fastest the kernel offers (zero copy through automatic buffer
- * registration, then user copy; copy needs no flag). Shared memory
+ * registration, then zero copy registered by hand, then user copy; copy
+ * needs no flag). Automatic registration comes with SUPPORT_ZERO_COPY
+ * where the kernel has both: a request the driver fails to register is
+ * then registered by hand instead of failing (mode_zero_copy.c). Shared memory
  * (--shmem-zc) is each matched request's own mode (mode_shmem.c); the
  * requests it does not match take this one, zero copy included: the driver
  * registers their buffers as for any other device, and the matched ones'
@@ -40,7 +43,8 @@ static int data_mode_flag(const struct bublk_dev *dev, const struct bublk_dev_op
 	 * backend never runs zero copy, whose data the daemon cannot reach.
 	 */
 	bool nbd = bublk_dev_has_nbd(dev);
-	bool zc = (kf & UBLK_F_AUTO_BUF_REG) && !nbd;
+	__u64 auto_zc = kf & UBLK_F_AUTO_BUF_REG ? UBLK_F_AUTO_BUF_REG | (kf & UBLK_F_SUPPORT_ZERO_COPY) : 0;
+	__u64 zc = nbd ? 0 : auto_zc ? auto_zc : kf & UBLK_F_SUPPORT_ZERO_COPY;
 
 	switch (o->data_mode) {
 	case BUBLK_MODE_COPY:
@@ -50,19 +54,28 @@ static int data_mode_flag(const struct bublk_dev *dev, const struct bublk_dev_op
 		*flag = UBLK_F_USER_COPY;
 		return 0;
 	case BUBLK_MODE_ZERO_COPY:
+	case BUBLK_MODE_ZERO_COPY_MANUAL:
 		if (nbd) {
 			snprintf(err, errlen, "--zero-copy cannot serve NBD backends: the data never enters the daemon, and libnbd must send it from there; leave it out (user copy is then the default) or use --user-copy");
 			return -EINVAL;
 		}
+		if (o->data_mode == BUBLK_MODE_ZERO_COPY_MANUAL) {
+			if (!(kf & UBLK_F_SUPPORT_ZERO_COPY)) {
+				snprintf(err, errlen, "--zero-copy=manual: this kernel's ublk driver lacks UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15+); use --user-copy or --copy");
+				return -EOPNOTSUPP;
+			}
+			*flag = UBLK_F_SUPPORT_ZERO_COPY;
+			return 0;
+		}
 		if (!zc) {
-			snprintf(err, errlen, "--zero-copy: this kernel's ublk driver lacks UBLK_F_AUTO_BUF_REG (Linux 6.16+); use --user-copy or --copy");
+			snprintf(err, errlen, "--zero-copy: this kernel's ublk driver lacks UBLK_F_AUTO_BUF_REG (Linux 6.16+) and UBLK_F_SUPPORT_ZERO_COPY (6.15+); use --user-copy or --copy");
 			return -EOPNOTSUPP;
 		}
-		*flag = UBLK_F_AUTO_BUF_REG;
+		*flag = zc;
 		return 0;
 	case BUBLK_MODE_AUTO:
 	default:
-		*flag = zc ? UBLK_F_AUTO_BUF_REG : UBLK_F_USER_COPY;
+		*flag = zc ? zc : UBLK_F_USER_COPY;
 		return 0;
 	}
 }

@@ -265,7 +265,7 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	ret = bublk_ctlplane_flags(dev, o, &want, err, errlen);
 	if (ret)
 		goto fail;
-	if (o->max_io_default && (want & UBLK_F_AUTO_BUF_REG))
+	if (o->max_io_default && (want & (UBLK_F_AUTO_BUF_REG | UBLK_F_SUPPORT_ZERO_COPY)))
 		dev->info.max_io_buf_bytes = BUBLK_ZC_DEF_IO_BYTES;
 	dev->ctrl.legacy = o->legacy;
 	dev->info.flags = want | (o->legacy ? 0 : UBLK_F_CMD_IOCTL_ENCODE);
@@ -291,8 +291,10 @@ int bublk_dev_create(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 		ret = -EOPNOTSUPP;
 		goto fail;
 	}
-	if (o->data_mode == BUBLK_MODE_ZERO_COPY && !(dev->info.flags & UBLK_F_AUTO_BUF_REG)) {
-		snprintf(err, errlen, "dev %u: --zero-copy: this kernel does not grant UBLK_F_AUTO_BUF_REG; use --user-copy or --copy",
+	if ((o->data_mode == BUBLK_MODE_ZERO_COPY &&
+	     !(dev->info.flags & (UBLK_F_AUTO_BUF_REG | UBLK_F_SUPPORT_ZERO_COPY))) ||
+	    (o->data_mode == BUBLK_MODE_ZERO_COPY_MANUAL && !(dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY))) {
+		snprintf(err, errlen, "dev %u: --zero-copy: this kernel does not grant UBLK_F_AUTO_BUF_REG or UBLK_F_SUPPORT_ZERO_COPY; use --user-copy or --copy",
 			 dev->info.dev_id);
 		ret = -EOPNOTSUPP;
 		goto fail;

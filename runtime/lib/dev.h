@@ -36,7 +36,8 @@ enum bublk_data_mode {
 	BUBLK_MODE_AUTO = 0,	/* the fastest the kernel grants: zero copy, user copy, copy */
 	BUBLK_MODE_COPY,
 	BUBLK_MODE_USER_COPY,
-	BUBLK_MODE_ZERO_COPY,	/* UBLK_F_AUTO_BUF_REG: the data never enters the daemon */
+	BUBLK_MODE_ZERO_COPY,	/* the best zero copy granted: AUTO_BUF_REG, else by hand */
+	BUBLK_MODE_ZERO_COPY_MANUAL,	/* UBLK_F_SUPPORT_ZERO_COPY alone: registered by the daemon */
 };
 
 /* who maps requests to segments */

@@ -81,20 +81,39 @@ int bublk_dev_set_params(struct bublk_dev *dev, bool readonly)
 	 * O_DIRECT block device that needs more alignment than ublk's default
 	 * (4 bytes) would fail such a request with EINVAL half way through.
 	 * Asking it of the client instead, the kernel refuses a misaligned
-	 * O_DIRECT buffer up front (EINVAL) and realigns its own I/O. Kernels
-	 * with AUTO_BUF_REG (6.16+) all know this parameter (6.14+).
+	 * O_DIRECT buffer up front (EINVAL) and realigns its own I/O. In the
+	 * same way the block layer builds requests the backend takes whole:
+	 * no more segments, nor longer ones, than its queue allows (ublk's
+	 * defaults are 65535 and 4 GiB; a kernel loop device takes 128 of at
+	 * most 64 KiB). Kernels with zero copy (6.15+) all know both
+	 * parameters (6.14+).
 	 */
-	if (dev->info.flags & UBLK_F_AUTO_BUF_REG) {
-		__u32 mask = 0;
+	if (dev->info.flags & (UBLK_F_AUTO_BUF_REG | UBLK_F_SUPPORT_ZERO_COPY)) {
+		__u32 mask = 0, segs = 0xffff, seg_size = 0xffffffffU;
 
 		for (int i = 0; i < dev->nr_backends; i++) {
-			if (dev->backends[i].dma_align > mask)
-				mask = dev->backends[i].dma_align;
+			const struct bublk_backend *b = &dev->backends[i];
+
+			if (b->dma_align > mask)
+				mask = b->dma_align;
+			if (b->max_segments && b->max_segments < segs)
+				segs = b->max_segments;
+			/* the driver's floor is one page */
+			if (b->max_segment_size >= BUBLK_PAGE_SIZE && b->max_segment_size < seg_size)
+				seg_size = b->max_segment_size;
 		}
 		if (mask > 3 && mask < BUBLK_PAGE_SIZE) {
 			p.types |= UBLK_PARAM_TYPE_DMA_ALIGN;
 			p.dma.alignment = mask;
 			p.len = offsetof(struct ublk_params, seg);
+		}
+		if (segs < 0xffff || seg_size < 0xffffffffU) {
+			p.types |= UBLK_PARAM_TYPE_SEGMENT;
+			/* sysfs does not show a backend's: the block layer's default */
+			p.seg.seg_boundary_mask = 0xffffffffULL;
+			p.seg.max_segment_size = seg_size;
+			p.seg.max_segments = segs;
+			p.len = sizeof(p);	/* seg is its last member */
 		}
 	}
 	if (readonly || (dev->attrs & BUBLK_DEV_NO_DISCARD && dev->attrs & BUBLK_DEV_NO_WRITE_ZEROES))

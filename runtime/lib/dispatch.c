@@ -56,6 +56,10 @@ static void io_begin(struct bublk_queue *q, int tag, struct bublk_target *tgt)
 	io->tgt = tgt;
 	io->data = io->buf;
 	io->ops = q->ops;
+	io->registered = false;
+	/* the driver could not register its buffer: we do it (mode_zero_copy.c) */
+	if ((iod->op_flags & UBLK_IO_F_NEED_REG_BUF) && q->ops == &bublk_mode_zero_copy)
+		io->ops = &bublk_mode_zero_copy_fallback;
 	io->nr_sg = 0;
 	/* its data may be a client's memory instead: that request's own mode */
 	if (q->dev->shmem_zc && (io->op == BUBLK_OP_READ || io->op == BUBLK_OP_WRITE))

@@ -28,6 +28,7 @@
  */
 static const struct bublk_data_ops *const data_modes[] = {
 	&bublk_mode_zero_copy,
+	&bublk_mode_zero_copy_manual,
 	&bublk_mode_user_copy,
 	&bublk_mode_copy,
 };
@@ -121,6 +122,8 @@ void bublk_commit_io(struct bublk_queue *q, int tag, int err)
 		res = io->len;
 	else
 		res = 0;
+	if (io->ops->release)
+		io->ops->release(q, tag);
 	bublk_stats_io(q, tag, res);
 	if (q->batch)
 		bublk_batch_commit(q, tag, res);
@@ -152,6 +155,7 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 	case UD_DATA_IN:
 		err = cqe_err(cqe->res, ud_expect(ud));
 		if (err) {
+			q->ios[tag].registered = false;	/* if that was the registration */
 			bublk_commit_io(q, tag, err);
 		} else {
 			q->ios[tag].have_data = true;
@@ -170,6 +174,10 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 		break;
 	case UD_NBD_POLL:
 		bublk_nbd_poll_cqe(q, ud, cqe->res);
+		break;
+	case UD_UNREGISTER:
+		bublk_log("dev %u queue %d tag %d: unregistering its zero-copy buffer: %s",
+			  q->dev->info.dev_id, q->q_id, tag, strerror(-cqe->res));
 		break;
 	}
 }

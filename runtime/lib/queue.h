@@ -64,6 +64,11 @@ struct bublk_data_ops {
 	 */
 	bool		(*after_segs)(struct bublk_queue *q, int tag);
 	/*
+	 * Just before the commit, whatever its result: give back what
+	 * before_exec took (zero copy by hand: unregister the buffer).
+	 */
+	void		(*release)(struct bublk_queue *q, int tag);
+	/*
 	 * A READ or WRITE segment i of tag on the request's data (never a
 	 * BUBLK_SEG_F_ARENA one, which is the same for every mode): prepare
 	 * sqe for registered file fd, to move all of the segment's len bytes.
@@ -84,6 +89,8 @@ struct bublk_data_ops {
 extern const struct bublk_data_ops bublk_mode_copy;
 extern const struct bublk_data_ops bublk_mode_user_copy;
 extern const struct bublk_data_ops bublk_mode_zero_copy;
+extern const struct bublk_data_ops bublk_mode_zero_copy_fallback;
+extern const struct bublk_data_ops bublk_mode_zero_copy_manual;
 extern const struct bublk_data_ops bublk_mode_shmem;
 extern const struct bublk_data_ops bublk_mode_shmem_sg;
 
@@ -105,6 +112,7 @@ struct bublk_io {
 	bool		notify;		/* the target wants bublk_done */
 	bool		have_data;	/* ops->before_exec is done (user copy: the WRITE's data is in buf) */
 	bool		bad_buf;	/* its data names no buffer of ours: execute() fails it */
+	bool		registered;	/* zero copy by hand: its buffer is in the table */
 	/* UBLK_IO_F_SHMEM_SG: the data is these pieces, in order (nr_sg > 0) */
 	__u8		nr_sg;
 	struct iovec	*sg;		/* [BUBLK_SG_MAX_PIECES], allocated with shmem */
@@ -125,6 +133,7 @@ struct bublk_queue {
 	struct bublk_seg	*io_segs;	/* [depth][max_segs], validated copies */
 	const struct bublk_data_ops *ops;	/* the device's data mode */
 	int			mode_fd;	/* a file its setup opened (zero copy: /dev/zero), or -1 */
+	bool			zc_force_fallback; /* test hook: every request registered by hand */
 	struct bublk_batch_io	*batch;		/* UBLK_F_BATCH_IO state (batch_io.c), or NULL */
 	struct bublk_nbd_queue	*nbd;		/* its NBD connections (backend_nbd.c), or NULL */
 	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
@@ -169,6 +178,7 @@ enum {
 	UD_BATCH_FETCH,		/* the multishot FETCH_IO_CMDS */
 	UD_BATCH_COMMIT,	/* COMMIT_IO_CMDS; the tag field holds its array's index */
 	UD_NBD_POLL,		/* an NBD connection's socket (backend_nbd.c): tag = backend, seg = 0 in, 1 out */
+	UD_UNREGISTER,		/* UNREGISTER_IO_BUF (zero copy by hand); a CQE only when it failed */
 };
 
 static inline __u64 ud_make(unsigned int kind, unsigned int tag, __u32 expect)

@@ -13,6 +13,8 @@ struct bublk_backend {
 	bool	direct;		/* opened O_DIRECT (block devices) */
 	bool	zero_by_punch;	/* no FALLOC_FL_ZERO_RANGE here (tmpfs): punch holes */
 	__u32	dma_align;	/* memory alignment mask its O_DIRECT I/O needs (block devices), or 0 */
+	__u32	max_segments;	/* its queue's segments per request (block devices), or 0 */
+	__u32	max_segment_size; /* and bytes per segment, or 0 */
 	/* an NBD export (backend_nbd.c): fd is -1, each queue has its own connection */
 	bool	nbd;
 	__u8	nbd_caps;	/* BUBLK_NBD_CAN_*: what its server advertised */

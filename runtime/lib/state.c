@@ -70,6 +70,7 @@ static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct 
 	st->depth = dev->info.queue_depth;
 	st->max_io_bytes = dev->info.max_io_buf_bytes;
 	st->data_mode = dev->info.flags & UBLK_F_AUTO_BUF_REG ? BUBLK_MODE_ZERO_COPY :
+			dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY ? BUBLK_MODE_ZERO_COPY_MANUAL :
 			dev->info.flags & UBLK_F_USER_COPY ? BUBLK_MODE_USER_COPY : BUBLK_MODE_COPY;
 	st->flags = dev->info.flags;
 	st->legacy = dev->ctrl.legacy;

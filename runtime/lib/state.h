@@ -135,7 +135,7 @@ int bublk_state_ids(unsigned int *ids, int max);
 /* the whole file, NUL-terminated, malloc'ed; NULL if absent or too big */
 char *bublk_state_read(unsigned int dev_id);
 
-/* "copy", "user_copy" or "zero_copy": a device's data mode as list and the state file say it */
+/* "copy", "user_copy", "zero_copy" or "zero_copy_manual": a device's data mode as list and the state file say it */
 const char *bublk_data_mode_name(int data_mode);
 
 #endif

@@ -16,7 +16,7 @@
 #define FIELD(f)	.off = offsetof(struct bublk_state, f), .size = sizeof(((struct bublk_state *)0)->f)
 
 /* in the order of enum bublk_data_mode from BUBLK_MODE_COPY */
-static const char *const data_modes[] = { "copy", "user_copy", "zero_copy", NULL };
+static const char *const data_modes[] = { "copy", "user_copy", "zero_copy", "zero_copy_manual", NULL };
 static const char *const dispatch[] = { "bpf", "c", NULL };
 static const char *const states[] = { "live", "creating", NULL };
 

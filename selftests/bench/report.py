@@ -95,7 +95,7 @@ def data_section(recs):
     return rows
 
 
-KUBLK_REF = {"kublk-null": "null_blk", "kublk-loop": "kloop"}
+KUBLK_REF = {"kublk-null": "null_blk", "kublk-loop": "kloop", "kublk-stripe": "dm-stripe"}
 
 
 def kublk_section(recs):
@@ -121,7 +121,7 @@ def kublk_section(recs):
                          "vs_kublk_copy": {d: ratio(devs, d, kcopy, "iops") for d in devs if d not in (ref, kcopy)},
                          # the same mode on both sides, where both have it
                          "same_mode": {m: ratio(devs, f"bublk-{target}-{m}", f"kublk-{target}-{m}", "iops")
-                                       for m in ("copy", "zc")}})
+                                       for m in ("copy", "zc", "zcbatch")}})
     return rows
 
 

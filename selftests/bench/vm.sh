@@ -20,8 +20,10 @@
 #        null targets (null_blk; bublk --copy/--user-copy[/--zero-copy];
 #        kublk copy, -z, --auto_zc, --batch) at 4 KiB random, and loop on
 #        one tmpfs file (kernel loop; bublk --copy/--user-copy[/--zero-copy];
-#        kublk copy, -z, --auto_zc). Needs the kernel kublk was built for
-#        (make bench boots BUBLK_VM_KSET=newest for it).
+#        kublk copy, -z, --auto_zc), and stripe over 4 tmpfs files at
+#        1 MiB (dm-stripe over 4 kernel loops; bublk and kublk stripe in
+#        the same modes). Needs the kernel kublk was built for (make bench
+#        boots BUBLK_VM_KSET=newest for it).
 # nbd:   bublk loop over an NBD export (nbdkit file on tmpfs, unix socket)
 #        vs the kernel's NBD client (nbd-client) on the same export: 4 KiB
 #        random and 1 MiB sequential at QD 16.
@@ -311,7 +313,7 @@ bublk_modes() {
 }
 
 kublk() {
-	local nb f kl d p name args spec devs=() kdevs=() bmodes
+	local nb f kl d p name args spec devs=() kdevs=() bmodes sf kls s i
 	[ -x "$KUBLK" ] || die "no $KUBLK (selftests/bench/build-kublk.sh builds it)"
 	log "kublk: the kernel's ublk server ($(cat "$PWD/build/kublk/what" 2>/dev/null)) vs bublk vs the kernel, $(uname -r)"
 	bmodes=$(bublk_modes)
@@ -368,6 +370,38 @@ kublk() {
 	fio_case kublk-loop write 1m 16 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
 	"$BUBLK" del -a >/dev/null || die "bublk del"
 	for d in "${kdevs[@]}"; do "$KUBLK" del -n "${d#/dev/ublkb}" >/dev/null || die "kublk del $d"; done
+
+	# stripe over 4 tmpfs files, 64 KiB chunks: dm-stripe over a kernel
+	# loop device per file, kublk's stripe target, bublk's in each mode
+	modload dm-mod || { log "no dm-mod: the stripe comparison is left out"; return 0; }
+	sf=()
+	for i in 0 1 2 3; do
+		dd if=/dev/urandom of="$W/ks$i.img" bs=1M count=$((SIZE_MB / 4)) status=none || die "making ks$i"
+		sf+=("$W/ks$i.img")
+	done
+	kls=()
+	for s in "${sf[@]}"; do kls+=("$(kloop_dev "$s")"); done
+	dmsetup create bublk-bench-stripe --table \
+		"0 $(($(blockdev --getsz "${kls[0]}") * 4)) striped 4 128 ${kls[0]} 0 ${kls[1]} 0 ${kls[2]} 0 ${kls[3]} 0" ||
+		die "dmsetup create failed"
+	devs=("dm-stripe /dev/mapper/bublk-bench-stripe -")
+	kdevs=()
+	while read -r name args; do
+		# shellcheck disable=SC2086
+		read -r d p <<<"$(bublk_dev -t stripe -f "$(IFS=,; echo "${sf[*]}")" --chunk 64K -q 1 -d 64 --max-io 1M $args)"
+		devs+=("bublk-stripe-$name $d $p")
+	done <<<"$bmodes"
+	for spec in "copy" "zc -z" "autozc --auto_zc"; do
+		read -r name args <<<"$spec"
+		# shellcheck disable=SC2086
+		read -r d p <<<"$(kublk_dev -t stripe -q 1 -d 64 --chunk_size 65536 $args "${sf[@]}")"
+		[ -z "$d" ] || { devs+=("kublk-stripe-$name $d $p"); kdevs+=("$d"); }
+	done
+	fio_case kublk-stripe read 1m 16 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	fio_case kublk-stripe write 1m 16 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	"$BUBLK" del -a >/dev/null || die "bublk del"
+	for d in "${kdevs[@]}"; do "$KUBLK" del -n "${d#/dev/ublkb}" >/dev/null || die "kublk del $d"; done
+	dmsetup remove bublk-bench-stripe || die "dmsetup remove"
 }
 
 # NBD (docs/nbd.md): bublk loop over an NBD export against the kernel's own

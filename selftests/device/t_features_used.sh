@@ -12,13 +12,13 @@ used() {	# NAME -> true|false|"" (absent on this kernel)
 	echo "$json" | grep -o "\"name\": \"$1\", \"used\": [a-z]*" | sed 's/.*: //'
 }
 for f in USER_COPY USER_RECOVERY CMD_IOCTL_ENCODE RECOVERY_FAIL_IO UPDATE_SIZE QUIESCE \
-	SAFE_STOP_DEV NO_AUTO_PART_SCAN AUTO_BUF_REG BATCH_IO; do
+	SAFE_STOP_DEV NO_AUTO_PART_SCAN AUTO_BUF_REG ZERO_COPY BATCH_IO; do
 	case "$(used $f)" in
 	true | "") ;;
 	*) die "$f present but not marked used: $json" ;;
 	esac
 done
-for f in ZERO_COPY INTEGRITY UNPRIVILEGED ZONED; do
+for f in INTEGRITY UNPRIVILEGED ZONED; do
 	case "$(used $f)" in
 	false | "") ;;
 	*) die "$f marked used: $json" ;;

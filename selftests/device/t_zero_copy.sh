@@ -83,6 +83,12 @@ want=$(cat "/sys/block/${kl#/dev/}/queue/dma_alignment")
 [ "$want" -gt 3 ] || { losetup -d "$kl"; die "$kl asks for dma_alignment $want: no test"; }
 id=$(add_dev -t loop -f "$kl")
 got=$(cat "/sys/block/ublkb$id/queue/dma_alignment")
+# and requests no bigger in segments than the backend takes
+for lim in max_segments max_segment_size; do
+	b=$(cat "/sys/block/${kl#/dev/}/queue/$lim") u=$(cat "/sys/block/ublkb$id/queue/$lim")
+	[ "$u" -le "$b" ] || { losetup -d "$kl"; die "device $lim $u, above backend $kl's $b"; }
+done
+segs="$(cat "/sys/block/ublkb$id/queue/max_segments") x $(cat "/sys/block/ublkb$id/queue/max_segment_size")"
 python3 - "/dev/ublkb$id" "$TMP/kl.img" <<'PY' || { losetup -d "$kl"; die "O_DIRECT through an aligned-DMA backend: see above"; }
 import errno, mmap, os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
@@ -101,6 +107,6 @@ PY
 must "$BUBLK" del -n "$id"
 losetup -d "$kl"
 [ "$got" = "$want" ] || die "device dma_alignment $got, backend $kl's $want"
-echo "O_DIRECT backend $kl: dma_alignment $want asked of clients, misaligned read refused (EINVAL), aligned read served"
+echo "O_DIRECT backend $kl: dma_alignment $want and at most $segs-byte segments asked of clients, misaligned read refused (EINVAL), aligned read served"
 assert_no_devices
 echo "zero copy: loop (default, 2 queues, C twin), stripe, mirror, ZERO_FILL and a DMA-aligned block device give back what was written"
