@@ -191,6 +191,17 @@ test-repeat: deps
 	@BUBLK_O=$(O) BUBLK_FUZZ=0 BUBLK_KMOD=0 BUBLK_TEST_REPEAT=$(REPEAT) BUBLK_TEST_HOG=1 BUBLK_EVERY_KERNEL=1 \
 		bash selftests/run.sh
 
+# The device suite once more on the newest VM kernel with batched commands
+# (UBLK_F_BATCH_IO): every bublk add of every test gets TEST_ADD_ARGS
+# (selftests/device/bublk_with_args.sh). Tests that are about what --batch
+# leaves out (QUIESCE, --legacy) are BATCH_SKIP.
+TEST_ADD_ARGS	?= --batch
+BATCH_SKIP	?= t_quiesce t_legacy_opcodes
+test-batch: deps
+	@$(MAKE) --no-print-directory all $(TEST_PROGS)
+	@BUBLK_O=$(O) BUBLK_FUZZ=0 BUBLK_KMOD=0 BUBLK_VM_KSETS=newest BUBLK_EVERY_KERNEL=1 \
+		BUBLK_TEST_ADD_ARGS="$(TEST_ADD_ARGS)" BUBLK_SKIP_TESTS="$(BATCH_SKIP)" bash selftests/run.sh
+
 # Long runs of the reliability tests: 10 minutes of fio for the memory and
 # fd checks (t_leaks), 100 kill -9 + recover cycles (t_crash_soak).
 SOAK_SECS	?= 600
@@ -227,6 +238,6 @@ clean:
 	rm -rf $(O)/bpf $(O)/runtime $(O)/loader $(O)/selftests $(O)/bublk $(O)/libbublk.a \
 		$(O)/bublk.pc $(O)/vmlinux.h $(O)/fuzz
 
-.PHONY: all deps test test-repeat soak fuzz fuzz-build bench demo install clean FORCE
+.PHONY: all deps test test-repeat test-batch soak fuzz fuzz-build bench demo install clean FORCE
 FORCE:
 .SECONDARY:

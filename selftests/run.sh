@@ -19,7 +19,10 @@
 #   BUBLK_KMOD=0 ...            no test-module pass
 #   BUBLK_TEST_REPEAT=N ...     the device suite N times over (make test-repeat)
 #   BUBLK_EVERY_KERNEL=1 ...    the long kernel-independent tests on every
-#                               kernel, not only the last (ONE_KERNEL_TESTS)
+#                               kernel, not only the first (ONE_KERNEL_TESTS)
+#   BUBLK_TEST_ADD_ARGS=... ...  options added to every bublk add of the
+#                               device tests (make test-batch: --batch)
+#   BUBLK_SKIP_TESTS="t_a t_b"  device tests left out of a whole-suite run
 #   BUBLK_TEST_HOG=1 ...        a CPU hog on this machine beside the device
 #                               tests: results must not depend on load
 cd "$(dirname "$0")/.." || exit 1
@@ -92,7 +95,7 @@ done
 run_device=$(($# == 0 || ${#device_tests[@]} > 0))
 
 # Long tests of what does not depend on the kernel (a killed add's leftovers,
-# fd/RSS sampling, the kill -9 soak): a full make test runs them on the last
+# fd/RSS sampling, the kill -9 soak): a full make test runs them on the first
 # kernel of BUBLK_VM_KSETS only, which keeps it under 15 minutes on 2 cores
 # (t_recovery, t_recover_race and t_recover_state still recover on every
 # kernel). BUBLK_EVERY_KERNEL=1 (make test-repeat, make soak) runs them on each.
@@ -167,8 +170,8 @@ report_jobs() {	# wait for every job, then tally each one's lines in order
 }
 # a kernel set's device suite (BUBLK_SKIP_TESTS: see ONE_KERNEL_TESTS)
 suite_job() {	# kset skip
-	[ -z "$2" ] || echo "($2: on the last kernel set only)"
-	BUBLK_VM_KSET=$1 BUBLK_SKIP_TESTS=$2 bash selftests/vm/run.sh \
+	[ -z "$2" ] || echo "($2: on the first kernel set only)"
+	BUBLK_VM_KSET=$1 BUBLK_SKIP_TESTS="${BUBLK_SKIP_TESTS:-} $2" bash selftests/vm/run.sh \
 		selftests/device/run-all.sh "${device_tests[@]}"
 }
 # The test ublk module (selftests/kmod): SHMEM_ZC and the sg hook need the
@@ -207,15 +210,17 @@ if [ "$run_device" = 1 ] && [ -e /dev/ublk-control ]; then
 	section "device tests on this machine ($(uname -r))"
 	bash selftests/device/run-all.sh "${device_tests[@]}" 2>&1 | tally
 elif [ "$run_device" = 1 ]; then
-	# The last kernel set's suite is the longest (ONE_KERNEL_TESTS run
-	# there): it starts first; the results still come in kernel order.
-	for ((k = ${#ksets[@]} - 1; k >= 0; k--)); do
+	# The newest kernel tests the most features, so its suite is the
+	# longer one; the long kernel-independent tests (ONE_KERNEL_TESTS)
+	# run on the first kernel set instead, and the test module's job
+	# takes the slot of whichever suite ends first. The results still
+	# come in kernel order.
+	for ((k = 0; k < ${#ksets[@]}; k++)); do
 		kset=${ksets[$k]}
-		# the long kernel-independent tests run on the last kernel only;
 		# named in the environment, since a list of every other test
 		# would not fit the guest's kernel command line
 		skip=
-		if [ ${#device_tests[@]} = 0 ] && [ "$k" != $((${#ksets[@]} - 1)) ] &&
+		if [ ${#device_tests[@]} = 0 ] && [ "$k" != 0 ] &&
 		   [ "${BUBLK_EVERY_KERNEL:-0}" = 0 ]; then
 			skip=$ONE_KERNEL_TESTS
 		fi

@@ -5,6 +5,11 @@ set -u
 # BUBLK_O: the build directory under test (build-san for the sanitized build)
 BUBLK_O=${BUBLK_O:-build}
 BUBLK=${BUBLK:-$PWD/$BUBLK_O/bublk}
+# make test-batch: every bublk add of the suite with these options too
+if [ -n "${BUBLK_TEST_ADD_ARGS:-}" ] && [ -z "${BUBLK_REAL:-}" ]; then
+	export BUBLK_REAL=$BUBLK
+	BUBLK=$PWD/selftests/device/bublk_with_args.sh
+fi
 TMP=${TMPDIR:-/tmp}/bublk-test.$$
 mkdir -p "$TMP"
 

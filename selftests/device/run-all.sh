@@ -34,6 +34,20 @@ if [ "${BUBLK_SAN:-0}" = 1 ]; then
 		failed=1
 	fi
 fi
+# make test-batch: the options really reach the devices the tests make
+if [ -n "${BUBLK_TEST_ADD_ARGS:-}" ]; then
+	w=selftests/device/bublk_with_args.sh
+	if out=$(BUBLK_REAL=${BUBLK_O:-build}/bublk "$w" add -t null -s 16M 2>&1) &&
+	   flags=$("${BUBLK_O:-build}/bublk" list --json | tr -d ' \n' |
+		   sed -n "s/.*\"dev_id\":${out#/dev/ublkb},[^}]*\"flags\":\([0-9]*\).*/\1/p") &&
+	   { [[ " $BUBLK_TEST_ADD_ARGS " != *" --batch "* ]] || [ $((flags >> 15 & 1)) = 1 ]; }; then
+		echo "ok add_args [$(uname -r)]: every bublk add gets $BUBLK_TEST_ADD_ARGS (a device made so has flags $flags)"
+	else
+		echo "not ok add_args [$(uname -r)]: a device made with $BUBLK_TEST_ADD_ARGS: ${out:-} flags ${flags:-?}"
+		failed=1
+	fi
+	"${BUBLK_O:-build}/bublk" del -a >/dev/null 2>&1
+fi
 san_reports() {
 	[ "${BUBLK_SAN:-0}" = 1 ] || return 1
 	[ -n "$(ls "$san" 2>/dev/null)" ] || return 1

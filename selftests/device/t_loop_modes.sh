@@ -18,7 +18,7 @@ for mode in $modes; do
 	hctx=$(ls /sys/block/ublkb"$id"/mq | wc -l)
 	want_hctx=$(( $(nproc) < 4 ? $(nproc) : 4 ))
 	[ "$hctx" = "$want_hctx" ] || die "device has $hctx hw contexts, expected $want_hctx"
-	[ "$(ls /proc/"$(pgrep -f "bublk add -t loop -f $img" | head -1)"/task | wc -l)" -ge 5 ] \
+	[ "$(ls /proc/"$(dev_pid "$id")"/task | wc -l)" -ge 5 ] \
 		|| die "daemon does not run 4 queue threads"
 	must fio --name=$mode --filename="$dev" --rw=randwrite --bsrange=4k-256k --iodepth=32 \
 		--numjobs=2 --offset_increment=48M --size=48M --io_size=24M --direct=1 \

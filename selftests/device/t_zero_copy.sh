@@ -7,7 +7,7 @@
 # backends hold what the targets said.
 . "$(dirname "$0")/lib.sh"
 need_feature AUTO_BUF_REG
-objs=$(dirname "$BUBLK")
+objs=$PWD/$BUBLK_O
 
 mode_of() {	# id -> data_mode in list --json
 	"$BUBLK" list --json | python3 -c "

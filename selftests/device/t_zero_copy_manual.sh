@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 need_feature ZERO_COPY
 has() { "$BUBLK" features | awk '{ print $2 }' | grep -qx "$1"; }
-objs=$(dirname "$BUBLK")
+objs=$PWD/$BUBLK_O
 
 mode_of() {	# id -> data_mode in list --json
 	"$BUBLK" list --json | python3 -c "

@@ -130,6 +130,12 @@ fi
 
 KDIR=$OUT/$KPKG
 
+# what unpacking and the initramfs need, before anything is cached
+for tool in modinfo depmod cpio; do
+	command -v "$tool" >/dev/null ||
+		die "$tool not found (selftests/install-deps.sh installs it: kmod, cpio)"
+done
+
 # --- 2. download + unpack (once per package) ----------------------------
 # $KDIR/.done records the module set it was extracted for; a changed set
 # (edited BOOT_MODULES/EXTRA_MODULES) triggers a re-extraction.
@@ -184,7 +190,7 @@ if [ "$(cat "$KDIR/.done" 2>/dev/null)" != "$WANT" ]; then
 	# decompressing .ko.xz / .ko.zst so busybox insmod can load them.
 	declare -A seen=()
 	add_module() {
-		local name=$1 f rel dep
+		local name=$1 f rel dep deps
 		[ -z "${seen[$name]:-}" ] || return 0
 		seen[$name]=1
 		f=$(find "$src/kernel" \( -name "$name.ko" -o -name "$name.ko.xz" \
@@ -206,7 +212,10 @@ if [ "$(cat "$KDIR/.done" 2>/dev/null)" != "$WANT" ]; then
 		*.gz) gzip -dc "$f" ;;
 		*) cat "$f" ;;
 		esac >"$KDIR/lib/modules/$kver/$rel"
-		for dep in $(modinfo -F depends "$f" | tr , ' '); do
+		# a failing modinfo would leave the dependencies out of a cached
+		# tree for good (ext4 without jbd2): stop instead
+		deps=$(modinfo -F depends "$f") || die "modinfo $f failed"
+		for dep in ${deps//,/ }; do
 			add_module "$dep"
 		done
 	}
