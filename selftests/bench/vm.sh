@@ -336,7 +336,7 @@ kublk() {
 		read -r d p <<<"$(kublk_dev -t null -q 1 -d 128 $args)"
 		[ -z "$d" ] || { devs+=("kublk-null-$name $d $p"); kdevs+=("$d"); }
 	done
-	meta "$(jq -nc --arg modes "$(echo "$bmodes" | awk '{ print $2 }' | xargs)" \
+	meta "$(jq -nc --arg modes "$(echo "$bmodes" | awk '{ $1 = $1 ":"; print }' | paste -sd, -)" \
 		--arg kublk "$(cat "$PWD/build/kublk/what" 2>/dev/null)" \
 		'{group: "kublk", null_blk: "queue_mode=2 irqmode=0 submit_queues=1 hw_queue_depth=128",
 		  null: "-q 1 -d 128", loop: "-q 1 -d 64 on one tmpfs file", bublk_modes: $modes, kublk: $kublk}')"
