@@ -121,7 +121,11 @@ def kublk_section(recs):
                          "vs_kublk_copy": {d: ratio(devs, d, kcopy, "iops") for d in devs if d not in (ref, kcopy)},
                          # the same mode on both sides, where both have it
                          "same_mode": {m: ratio(devs, f"bublk-{target}-{m}", f"kublk-{target}-{m}", "iops")
-                                       for m in ("copy", "zc", "zcbatch")}})
+                                       for m in ("copy", "zc", "zcbatch")},
+                         # bublk's zero copy is automatic registration, as kublk --auto_zc
+                         "zc_vs_autozc": ratio(devs, f"bublk-{target}-zc", f"kublk-{target}-autozc", "iops"),
+                         # what BPF dispatch costs against the target's C twin, same mode
+                         "bpf_vs_c": ratio(devs, f"bublk-{target}-zc", f"bublk-{target}-zc-c", "iops")})
     return rows
 
 
@@ -303,8 +307,9 @@ def markdown(res):
               f"null targets {ks.get('null', '')}, loop {ks.get('loop', '')}; {kv.get('pinning', '')}. "
               "Ratios are IOPS ratios per repetition (bandwidth ratios are the same).", "",
               "| target | rw | bs | QD | kernel | kublk copy ÷ kernel | bublk copy ÷ kernel | bublk copy ÷ kublk copy | "
-              "bublk user copy ÷ kublk copy | bublk zc ÷ kublk zc | best bublk ÷ best kublk (medians) |",
-              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "bublk user copy ÷ kublk copy | bublk zc ÷ kublk zc | bublk zc ÷ kublk --auto_zc | bublk zc ÷ kernel | "
+              "bublk zc BPF ÷ C | best bublk ÷ best kublk (medians) |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in res["kublk"]:
             d, t = r["devices"], r["target"]
             unit = "mib_s" if r["bs"] >= 1 << 16 else "iops"
@@ -316,7 +321,8 @@ def markdown(res):
                      f"{' MiB/s' if unit == 'mib_s' else ' IOPS'} | {fmt(r['vs_kernel'].get(f'kublk-{t}-copy'), 2)} | "
                      f"{fmt(r['vs_kernel'].get(f'bublk-{t}-copy'), 2)} | {fmt(r['same_mode'].get('copy'), 2)} | "
                      f"{fmt(r['vs_kublk_copy'].get(f'bublk-{t}-ucopy'), 2)} | {fmt(r['same_mode'].get('zc'), 2)} | "
-                     f"{bvk} |")
+                     f"{fmt(r['zc_vs_autozc'], 2)} | {fmt(r['vs_kernel'].get(f'bublk-{t}-zc'), 2)} | "
+                     f"{fmt(r['bpf_vs_c'], 2)} | {bvk} |")
         L += ["", "Every device:", "",
               "| target | rw | bs | QD | device | IOPS | MiB/s | ÷ kernel | ÷ kublk copy | daemon µs/IO | guest µs/IO |",
               "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]

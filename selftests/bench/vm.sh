@@ -17,8 +17,9 @@
 #        dm-stripe over 4 kernel loops vs bublk stripe (the same 4 files).
 # kublk: the kernel's own ublk server (tools/testing/selftests/ublk, built
 #        by build-kublk.sh) as the reference, next to bublk and the kernel:
-#        null targets (null_blk; bublk --copy/--user-copy[/--zero-copy];
-#        kublk copy, -z, --auto_zc, --batch) at 4 KiB random, and loop on
+#        null targets (null_blk; bublk --copy/--user-copy[/--zero-copy
+#        [--batch]] and the C twin in the fastest; kublk copy, -z,
+#        --auto_zc, --batch) at 4 KiB random QD 1/32/128, and loop on
 #        one tmpfs file (kernel loop; bublk --copy/--user-copy[/--zero-copy];
 #        kublk copy, -z, --auto_zc), and stripe over 4 tmpfs files at
 #        1 MiB (dm-stripe over 4 kernel loops; bublk and kublk stripe in
@@ -313,7 +314,7 @@ bublk_modes() {
 }
 
 kublk() {
-	local nb f kl d p name args spec devs=() kdevs=() bmodes sf kls s i
+	local nb f kl d p name args spec devs=() kdevs=() bmodes sf kls s i rw qd
 	[ -x "$KUBLK" ] || die "no $KUBLK (selftests/bench/build-kublk.sh builds it)"
 	log "kublk: the kernel's ublk server ($(cat "$PWD/build/kublk/what" 2>/dev/null)) vs bublk vs the kernel, $(uname -r)"
 	bmodes=$(bublk_modes)
@@ -330,6 +331,11 @@ kublk() {
 		read -r d p <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 $args)"
 		devs+=("bublk-null-$name $d $p")
 	done <<<"$bmodes"
+	# and the C twin of the null target in the fastest mode: what BPF costs
+	read -r name args <<<"$(echo "$bmodes" | grep -E '^zc ' || echo "ucopy --user-copy")"
+	# shellcheck disable=SC2086
+	read -r d p <<<"$(bublk_dev -t null --size 1G -q 1 -d 128 $args --dispatch=c)"
+	devs+=("bublk-null-$name-c $d $p")
 	for spec in "copy" "zc -z" "autozc --auto_zc" "batch --batch"; do
 		read -r name args <<<"$spec"
 		# shellcheck disable=SC2086
@@ -340,9 +346,11 @@ kublk() {
 		--arg kublk "$(cat "$PWD/build/kublk/what" 2>/dev/null)" \
 		'{group: "kublk", null_blk: "queue_mode=2 irqmode=0 submit_queues=1 hw_queue_depth=128",
 		  null: "-q 1 -d 128", loop: "-q 1 -d 64 on one tmpfs file", bublk_modes: $modes, kublk: $kublk}')"
-	fio_case kublk-null randread 4k 1 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
-	fio_case kublk-null randread 4k 32 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
-	fio_case kublk-null randwrite 4k 32 "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+	for rw in randread randwrite; do
+		for qd in 1 32 128; do
+			fio_case kublk-null "$rw" 4k "$qd" "$KUBLK_SECS" "$KUBLK_REPS" "${devs[@]}"
+		done
+	done
 	"$BUBLK" del -a >/dev/null || die "bublk del"
 	for d in "${kdevs[@]}"; do "$KUBLK" del -n "${d#/dev/ublkb}" >/dev/null || die "kublk del $d"; done
 
