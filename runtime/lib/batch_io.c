@@ -76,16 +76,11 @@ static void get_elem(const struct bublk_batch_io *b, const void *arr, int i, __u
 static struct io_uring_sqe *batch_cmd(struct bublk_queue *q, __u32 op, const void *arr,
 				      int nr, __u8 elem_bytes, __u16 flags, __u64 ud)
 {
-	struct io_uring_sqe *sqe = bublk_get_sqe(q);
+	struct io_uring_sqe *sqe = bublk_ublk_sqe(q, op);
 	struct ublk_batch_io *cmd;
 
 	if (!sqe)
 		return NULL;
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = 0;			/* registered file 0: /dev/ublkcN */
-	sqe->flags = IOSQE_FIXED_FILE;
-	sqe->cmd_op = op;
 	sqe->addr = (__u64)(uintptr_t)arr;
 	sqe->user_data = ud;
 	cmd = (struct ublk_batch_io *)sqe->cmd;
@@ -131,7 +126,7 @@ int bublk_batch_start(struct bublk_queue *q)
 	if (!(q->dev->info.flags & (UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG)))
 		b->flags = UBLK_BATCH_F_HAS_BUF_ADDR;
 	/* the per-tag commands' UBLK_AUTO_BUF_REG_FALLBACK, for the whole array */
-	if ((q->dev->info.flags & UBLK_F_AUTO_BUF_REG) && (q->dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY))
+	if (bublk_zc_fallback(q->dev))
 		b->flags |= UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK;
 	b->elem_bytes = sizeof(struct ublk_elem_header) +
 			(b->flags & UBLK_BATCH_F_HAS_BUF_ADDR ? sizeof(__u64) : 0);

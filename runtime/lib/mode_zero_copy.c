@@ -43,7 +43,7 @@ static unsigned int zc_index(const struct bublk_queue *q, int tag)
 }
 
 /*
- * A test hook (selftests/device/t_zero_copy.sh): BUBLK_TEST_ZC_FALLBACK=1
+ * A test hook (selftests/device/t_zero_copy_manual.sh): BUBLK_TEST_ZC_FALLBACK=1
  * in the daemon's environment names a slot the table does not have, so
  * the driver's registration fails for every request and each one takes
  * the fallback, as kublk's null target does with --auto_zc_fallback.
@@ -62,8 +62,7 @@ static bool force_fallback(void)
  */
 static int zero_copy_setup(struct bublk_queue *q)
 {
-	bool fallback = (q->dev->info.flags & UBLK_F_AUTO_BUF_REG) &&
-			(q->dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY);
+	bool fallback = bublk_zc_fallback(q->dev);
 	int ret = io_uring_register_buffers_sparse(&q->ring, q->depth * (fallback ? 2 : 1));
 
 	if (ret)
@@ -79,7 +78,7 @@ static void zero_copy_fetch_addr(struct io_uring_sqe *sqe, struct ublksrv_io_cmd
 	struct ublk_auto_buf_reg r = { .index = tag };
 
 	(void)cmd;	/* stays 0: the driver refuses a buffer address here */
-	if (q->dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY) {
+	if (bublk_zc_fallback(q->dev)) {
 		r.flags = UBLK_AUTO_BUF_REG_FALLBACK;
 		if (q->zc_force_fallback)
 			r.index = 0xffff;
@@ -117,16 +116,11 @@ static int zero_copy_zero_fill(struct bublk_queue *q, int tag, int i)
 /* REGISTER_IO_BUF / UNREGISTER_IO_BUF of tag's buffer on the ublk char device */
 static struct io_uring_sqe *reg_cmd(struct bublk_queue *q, int tag, __u32 op)
 {
-	struct io_uring_sqe *sqe = bublk_get_sqe(q);
+	struct io_uring_sqe *sqe = bublk_ublk_sqe(q, op);
 	struct ublksrv_io_cmd *cmd;
 
 	if (!sqe)
 		return NULL;
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = 0;			/* registered file 0: /dev/ublkcN */
-	sqe->flags = IOSQE_FIXED_FILE;
-	sqe->cmd_op = op;
 	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
 	cmd->q_id = q->q_id;
 	cmd->tag = tag;

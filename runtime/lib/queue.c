@@ -74,23 +74,33 @@ static size_t iods_offset(const struct bublk_dev *dev, int q_id)
 	return UBLKSRV_CMD_BUF_OFFSET + (size_t)q_id * max;
 }
 
-/* FETCH (first time) or COMMIT_AND_FETCH (with the previous request's result) */
-static int queue_ublk_cmd(struct bublk_queue *q, int tag, bool commit, int result)
+struct io_uring_sqe *bublk_ublk_sqe(struct bublk_queue *q, __u32 cmd_op)
 {
 	struct io_uring_sqe *sqe = bublk_get_sqe(q);
-	struct ublksrv_io_cmd *cmd;
-	bool legacy = q->dev->ctrl.legacy;
 
 	if (!sqe)
-		return -EBUSY;
+		return NULL;
 	memset(sqe, 0, sizeof(*sqe));
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = 0;			/* registered file 0: /dev/ublkcN */
 	sqe->flags = IOSQE_FIXED_FILE;
+	sqe->cmd_op = cmd_op;
+	return sqe;
+}
+
+/* FETCH (first time) or COMMIT_AND_FETCH (with the previous request's result) */
+static int queue_ublk_cmd(struct bublk_queue *q, int tag, bool commit, int result)
+{
+	bool legacy = q->dev->ctrl.legacy;
+	struct io_uring_sqe *sqe;
+	struct ublksrv_io_cmd *cmd;
+
 	if (commit)
-		sqe->cmd_op = legacy ? UBLK_IO_COMMIT_AND_FETCH_REQ : UBLK_U_IO_COMMIT_AND_FETCH_REQ;
+		sqe = bublk_ublk_sqe(q, legacy ? UBLK_IO_COMMIT_AND_FETCH_REQ : UBLK_U_IO_COMMIT_AND_FETCH_REQ);
 	else
-		sqe->cmd_op = legacy ? UBLK_IO_FETCH_REQ : UBLK_U_IO_FETCH_REQ;
+		sqe = bublk_ublk_sqe(q, legacy ? UBLK_IO_FETCH_REQ : UBLK_U_IO_FETCH_REQ);
+	if (!sqe)
+		return -EBUSY;
 	sqe->user_data = ud_make(UD_UBLK, tag, 0);
 	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
 	cmd->q_id = q->q_id;

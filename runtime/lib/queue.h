@@ -205,6 +205,16 @@ static inline int cqe_err(int res, __u32 expect)
 	return res;
 }
 
+/*
+ * Automatic buffer registration with the FALLBACK flag: where the kernel
+ * grants SUPPORT_ZERO_COPY too, a request the driver fails to register is
+ * registered by the daemon (mode_zero_copy.c) instead of failing.
+ */
+static inline bool bublk_zc_fallback(const struct bublk_dev *dev)
+{
+	return (dev->info.flags & UBLK_F_AUTO_BUF_REG) && (dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY);
+}
+
 /* what the arena may hold changes under us: one read, into a local */
 #define ARENA_READ(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
@@ -222,6 +232,8 @@ static inline struct bublk_seg *io_segs(struct bublk_queue *q, int tag)
 
 /* queue.c */
 struct io_uring_sqe *bublk_get_sqe(struct bublk_queue *q);
+/* a zeroed URING_CMD SQE for command cmd_op on /dev/ublkcN (registered file 0), or NULL */
+struct io_uring_sqe *bublk_ublk_sqe(struct bublk_queue *q, __u32 cmd_op);
 void bublk_complete_io(struct bublk_queue *q, int tag, int err);
 void bublk_commit_io(struct bublk_queue *q, int tag, int err);
 
