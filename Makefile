@@ -46,6 +46,9 @@ BPF_CFLAGS	:= -target bpf -O2 -g -Wall -Werror -Iinclude -Ibpf -I$(O) -D__TARGET
 # the project's BPF targets; every one must load on the host and VM kernels
 TARGETS		:= null loop stripe linear mirror fault overlay
 BPF_OBJS	:= $(TARGETS:%=$(O)/bpf/%.bpf.o)
+# the same targets with bublk's in-kernel engine (bpf/engine.bpf.h): they
+# load only where the kernel has io_uring_bpf_ops (7.1+); bublk picks them
+KERN_OBJS	:= $(TARGETS:%=$(O)/bpf/%.kern.o)
 # BPF for the test ublk module's hooks (selftests/kmod): built, never loaded
 # on the host (their struct_ops types and kfuncs exist only in that module)
 KMOD_BPF_OBJS	:= $(O)/bpf/sg_hook.bpf.o
@@ -56,7 +59,7 @@ CLI_SRCS	:= $(wildcard runtime/cli/*.c)
 CLI_OBJS	:= $(CLI_SRCS:%.c=$(O)/%.o)
 # what make install ships; ublk_proto.h and sg_hook.h are the kernel
 # prototype's (docs/kernel-prototype.md) and stay in the tree
-PUBLIC_HDRS	:= include/bublk/abi.h include/bublk/client.h include/bublk/ublk_uapi.h
+PUBLIC_HDRS	:= include/bublk/abi.h include/bublk/client.h include/bublk/engine.h include/bublk/ublk_uapi.h
 HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h)
 
 TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/selftests/nbd \
@@ -66,7 +69,7 @@ TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap
 KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
 TEST_PROGS	+= $(KMOD_TEST_PROGS)
 
-all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(KMOD_BPF_OBJS) $(O)/bublk.pc
+all: $(O)/libbublk.a $(O)/bublk $(BPF_OBJS) $(KERN_OBJS) $(KMOD_BPF_OBJS) $(O)/bublk.pc
 
 $(O)/vmlinux.h:
 	@mkdir -p $(@D)
@@ -82,6 +85,11 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/bpf/%.kern.o: bpf/%.bpf.c bpf/bublk.bpf.h bpf/engine.bpf.h include/bublk/abi.h include/bublk/engine.h $(O)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DBUBLK_ENGINE_KERNEL -c $< -o $@
 
 $(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
@@ -229,9 +237,10 @@ install: all
 		$(DESTDIR)$(TARGETDIR) $(DESTDIR)$(PREFIX)/include/bublk
 	install -m 755 $(O)/bublk $(DESTDIR)$(PREFIX)/bin/bublk
 	install -m 644 $(O)/libbublk.a $(DESTDIR)$(LIBDIR)/libbublk.a
-	install -m 644 $(BPF_OBJS) $(DESTDIR)$(TARGETDIR)/
+	install -m 644 $(BPF_OBJS) $(KERN_OBJS) $(DESTDIR)$(TARGETDIR)/
 	install -m 644 $(PUBLIC_HDRS) $(DESTDIR)$(PREFIX)/include/bublk/
 	install -m 644 bpf/bublk.bpf.h $(DESTDIR)$(PREFIX)/include/bublk/bublk.bpf.h
+	install -m 644 bpf/engine.bpf.h $(DESTDIR)$(PREFIX)/include/bublk/engine.bpf.h
 	install -m 644 $(O)/bublk.pc $(DESTDIR)$(LIBDIR)/pkgconfig/bublk.pc
 
 clean:

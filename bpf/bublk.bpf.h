@@ -386,7 +386,20 @@ static long __bublk_dispatch_one(__u64 i, void *data)				\
 	return __BUBLK_RUN_ONE(map_fn, i, l);					\
 }										\
 __BUBLK_BATCH_PROG(bublk_dispatch, __bublk_dispatch_one)			\
+__BUBLK_ENGINE_PROG(map_fn)							\
 char _license[] SEC("license") = "GPL"
+
+/*
+ * Built with -DBUBLK_ENGINE_KERNEL (NAME.kern.o, Linux 7.1+ only): the
+ * same map function also runs inside the kernel, in bublk's loop_step
+ * program (engine.bpf.h, docs/kernel-engine.md).
+ */
+#ifdef BUBLK_ENGINE_KERNEL
+#include "engine.bpf.h"
+#define __BUBLK_ENGINE_PROG(map_fn) BUBLK_ENGINE(map_fn)
+#else
+#define __BUBLK_ENGINE_PROG(map_fn)
+#endif
 
 /*
  * BUBLK_DONE(done_fn): the optional completion program. done_fn(rq, e)

@@ -171,6 +171,21 @@ static int find_hooks(struct bublk_target *t, char *err, size_t errlen)
 		const char *name = bpf_program__name(p);
 		size_t i;
 
+		/*
+		 * bublk's own loop_step (engine.bpf.h, in NAME.kern.o): only
+		 * runtime/lib/engine.c turns its loading on. No other program
+		 * may be in that section: it alone may submit SQEs.
+		 */
+		if (!strcmp(bpf_program__section_name(p), "bublk_engine")) {
+			if (strcmp(name, "bublk_engine_step") || t->engine) {
+				set_err(err, errlen, "%s: program \"%s\" in section bublk_engine: only BUBLK_TARGET() may put bublk's engine there",
+					t->path, name);
+				return -EINVAL;
+			}
+			t->engine = p;
+			bpf_program__set_autoload(p, false);
+			continue;
+		}
 		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
 			if (!strcmp(name, hooks[i].prog))
 				break;
@@ -222,6 +237,8 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 			S_ISDIR(st.st_mode) ? "a directory, not a target object" : "not a regular file");
 		return -EINVAL;
 	}
+	/* a kern object's engine section must be known to libbpf before it opens */
+	bublk_engine_kernel_ops();
 	t->obj = bpf_object__open_file(path, NULL);
 	ret = libbpf_get_error(t->obj);
 	if (ret) {

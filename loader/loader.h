@@ -27,6 +27,8 @@ struct bublk_target {
 	struct bpf_program	*done;		/* BUBLK_DONE */
 	struct bpf_program	*load;		/* BUBLK_LOAD */
 	struct bpf_program	*resize;	/* BUBLK_RESIZE */
+	/* a NAME.kern.o's loop_step program (bpf/engine.bpf.h): loaded only for --engine kernel */
+	struct bpf_program	*engine;
 	int			dispatch_fd;
 	int			done_fd;	/* -1: no completion program */
 	void			*arena;		/* BUBLK_ARENA_ADDR once loaded (higher under ASan) */
@@ -153,5 +155,16 @@ const void *bublk_rodata_var(struct bpf_object *obj, const char *var, size_t *si
 void bublk_target_print_help(struct bublk_target *t, FILE *f);
 
 void bublk_target_close(struct bublk_target *t);
+
+/*
+ * engine_prog.c: the in-kernel engine's program (runtime/lib/engine.c).
+ * 0 when this kernel has io_uring_bpf_ops, else -ENOENT (or -EPROTO for
+ * a layout we do not know); registers the program's section handler.
+ */
+int bublk_engine_kernel_ops(void);
+/* write .rodata global var (size bytes) of an opened, not yet loaded object */
+int bublk_rodata_set(struct bpf_object *obj, const char *var, const void *val, size_t size);
+/* put t's loaded engine program on the ring ring_fd: a struct_ops map and its link */
+int bublk_engine_attach_ring(struct bublk_target *t, int ring_fd, int *map_fd, int *link_fd);
 
 #endif

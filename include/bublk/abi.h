@@ -247,6 +247,11 @@ struct bublk_stats {
 	__u64	nbd_up[BUBLK_MAX_BACKENDS];	/* 1 while connected (summed: queues connected) */
 	__u64	nbd_lost[BUBLK_MAX_BACKENDS];	/* connections lost */
 	__u64	nbd_reconnects[BUBLK_MAX_BACKENDS];	/* connections regained */
+	/* the in-kernel engine (bublk add --engine kernel, docs/kernel-engine.md) */
+	__u64	engine_reqs;	/* requests served inside io_uring_enter, never seen by user space */
+	__u64	engine_parked;	/* CQEs and answers it handed to the C runtime */
+	__u64	engine_stops;	/* times its loop stopped to do that */
+	__u64	engine_errors;	/* its own failures (a descriptor it could not read, a failed submit) */
 };
 
 /*

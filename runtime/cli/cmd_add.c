@@ -36,7 +36,8 @@ static void add_usage(FILE *f)
 		"                 [--recovery[=fail-io]]\n"
 		"                 [--no-part-scan] [--batch]\n"
 		"                 [--shmem-zc [--htlb FILE]... [--rdonly-shmem]]\n"
-		"                 [--set KEY=VALUE]... [--dispatch bpf|c] [--foreground] [--json]\n"
+		"                 [--set KEY=VALUE]... [--dispatch bpf|c] [--engine kernel|user]\n"
+		"                 [--foreground] [--json]\n"
 		"       bublk add -t TARGET --help     the target's own help and options\n\n"
 		"Create a ublk device served by a BPF target and print its block device\n"
 		"(/dev/ublkbN) once it is live. A daemon keeps serving it until \"bublk del\".\n\n"
@@ -76,6 +77,9 @@ static void add_usage(FILE *f)
 		"      --dispatch bpf|c    who maps requests: the target's BPF program (default), or\n"
 		"                          its C twin built into bublk (null, loop, stripe only;\n"
 		"                          the reference for measuring what BPF costs)\n"
+		"      --engine kernel|user who runs the queues' steady state: bublk's program inside\n"
+		"                          io_uring_enter (Linux 7.1+, zero copy; the default where it\n"
+		"                          can serve the device) or the daemon's queue threads\n"
 		"      --foreground        serve in this process until SIGINT/SIGTERM\n"
 		"      --json              print the new device as JSON instead of its path\n"
 		"      --set KEY=VALUE     a target option (a member of its bublk_config map)\n"
@@ -148,6 +152,7 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 		{ "htlb", required_argument, NULL, 'H' },
 		{ "rdonly-shmem", no_argument, NULL, 'Y' },
 		{ "dispatch", required_argument, NULL, 'D' },
+		{ "engine", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -303,6 +308,16 @@ int add_parse(int argc, char **argv, struct bublk_dev_opts *o, bool *foreground,
 				o->dispatch = BUBLK_DISPATCH_C;
 			} else {
 				cli_err("add", "bad --dispatch \"%s\": bpf or c", optarg);
+				return 2;
+			}
+			break;
+		case 'E':
+			if (!strcmp(optarg, "kernel")) {
+				o->engine = BUBLK_ENGINE_KERNEL;
+			} else if (!strcmp(optarg, "user")) {
+				o->engine = BUBLK_ENGINE_USER;
+			} else {
+				cli_err("add", "bad --engine \"%s\": kernel or user", optarg);
 				return 2;
 			}
 			break;

@@ -115,7 +115,9 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, unsigned 
 			       (unsigned long long)s->rejects[r]);
 			first = false;
 		}
-		printf("}");
+		printf("}, \"engine\": {\"kernel_reqs\": %llu, \"parked\": %llu, \"stops\": %llu, \"errors\": %llu}",
+		       (unsigned long long)s->engine_reqs, (unsigned long long)s->engine_parked,
+		       (unsigned long long)s->engine_stops, (unsigned long long)s->engine_errors);
 		print_nbd(s, queues, true);
 		printf("}\n");
 		return;
@@ -141,6 +143,10 @@ static void print_totals(unsigned int id, const struct bublk_stats *s, unsigned 
 			printf("refused target answers (%s): %llu\n", bublk_reject_name(r),
 			       (unsigned long long)s->rejects[r]);
 	}
+	if (s->engine_reqs || s->engine_parked)
+		printf("kernel engine: %llu requests served inside io_uring_enter, %llu CQEs handed to user space in %llu stops, %llu errors\n",
+		       (unsigned long long)s->engine_reqs, (unsigned long long)s->engine_parked,
+		       (unsigned long long)s->engine_stops, (unsigned long long)s->engine_errors);
 	if (s->reg_buf_reqs)
 		printf("zero copy: %llu requests with their buffer registered by the daemon (manual mode, or the driver could not)\n",
 		       (unsigned long long)s->reg_buf_reqs);

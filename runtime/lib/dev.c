@@ -132,6 +132,12 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 	struct bublk_dev_info di;
 	int ret;
 
+	/* the engine decides which object is loaded: NAME.bpf.o or its NAME.kern.o twin */
+	ret = bublk_engine_choose(dev, o, err, errlen);
+	if (ret)
+		return ret;
+	bublk_log("dev %u: %s engine (%s)", dev->info.dev_id, dev->engine_kernel ? "kernel" : "user",
+		  dev->engine_why);
 	memset(&di, 0, sizeof(di));
 	di.size = dev->size;
 	di.dev_id = dev->info.dev_id;
@@ -154,6 +160,8 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 				(o->shmem_zc ? PAGE_ALIGN(bublk_sg_hook_slots_bytes(
 					dev->info.nr_hw_queues, dev->info.queue_depth)) : 0),
 				&di, o->config, o->nr_config, err, errlen);
+	if (!ret)
+		ret = bublk_engine_loaded(dev, err, errlen);
 	if (ret)
 		return ret;
 	ret = bublk_target_read_dev(&dev->target, &di);
@@ -435,6 +443,7 @@ void bublk_dev_destroy(struct bublk_dev *dev)
 	if (dev->nr_queues_started)
 		bublk_log_stats(dev);
 	dev->nr_queues_started = 0;
+	bublk_engine_release(dev);
 	free(dev->queues);
 	dev->queues = NULL;
 	/* DEL_DEV waits for the char device to be released */
@@ -483,7 +492,11 @@ int bublk_dev_reload(struct bublk_dev *dev, const char *path, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	ret = bublk_target_open(nt, path, err, errlen);
+	/* the kernel engine's device takes the new build's kern twin */
+	if (dev->engine_kernel)
+		ret = bublk_engine_open(dev, nt, path, err, errlen);
+	else
+		ret = bublk_target_open(nt, path, err, errlen);
 	if (!ret)
 		ret = bublk_target_load_reusing(nt, dev->current, err, errlen);
 	if (ret) {
@@ -494,6 +507,8 @@ int bublk_dev_reload(struct bublk_dev *dev, const char *path, char *err, size_t 
 	dev->reloaded[dev->nr_reloaded++] = nt;
 	/* queues pick it up at their next batch */
 	__atomic_store_n(&dev->current, nt, __ATOMIC_RELEASE);
+	if (dev->engine_kernel)
+		bublk_engine_swap(dev);	/* each queue attaches nt's loop_step */
 	__atomic_fetch_add(&dev->target.stats[0].reloads, 1, __ATOMIC_RELAXED);
 	bublk_log("dev %u: reloaded target %s from %s", dev->info.dev_id, nt->name, nt->path);
 out:

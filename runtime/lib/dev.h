@@ -12,6 +12,8 @@
 
 #include <bublk/abi.h>
 #include "cmap.h"
+#include "engine.h"
+#include <bublk/engine.h>
 #include "ctrl.h"
 #include "seg.h"
 #include "loader.h"
@@ -70,6 +72,7 @@ struct bublk_dev_opts {
 	bool		rdonly_shmem;		/* register them read-only */
 	enum bublk_data_mode data_mode;
 	enum bublk_dispatch_mode dispatch;
+	enum bublk_engine_mode engine;		/* who serves the steady state (engine.h) */
 	const char	*config[BUBLK_MAX_CONFIG]; /* "key=value" for the target's bublk_config */
 	int		nr_config;
 };
@@ -97,6 +100,12 @@ struct bublk_dev {
 	/* bublk_dispatch over one batch: the target's BPF, or its C twin (set at load) */
 	int			(*dispatch)(struct bublk_dev *dev, struct bublk_target *tgt,
 					    struct bublk_batch *batch);
+	/* the in-kernel engine (engine.c): chosen after ADD_DEV */
+	bool			engine_kernel;
+	char			engine_why[160];	/* why this engine, for the log and list */
+	struct bublk_engine_cfg	engine_cfg;		/* its .rodata, kept for reloads */
+	struct bublk_engine_park *engine_park;		/* [BUBLK_MAX_QUEUES], mmapped */
+	size_t			engine_park_bytes;
 	struct bublk_backend	backends[BUBLK_MAX_BACKENDS];
 	int			nr_backends;
 	bool			has_base;	/* the last backend is a read-only base image */

@@ -167,6 +167,20 @@ void bublk_dispatch_batch(struct bublk_queue *q)
 }
 
 /*
+ * The kernel engine ran the target on tag's request and parked its answer
+ * (engine.bpf.h): our record of the request from its descriptor, then the
+ * answer checked and carried out as any other. The arena slot is left as
+ * the engine wrote it.
+ */
+void bublk_dispatch_answered(struct bublk_queue *q, int tag)
+{
+	if (tag >= q->depth)
+		return;
+	io_begin(q, tag, __atomic_load_n(&q->dev->current, __ATOMIC_ACQUIRE));
+	bublk_execute(q, tag);
+}
+
+/*
  * Run bublk_done over every request waiting for it: show it what ran and
  * how each segment ended, then act on its answer (finish, or a new round).
  * A request still going after BUBLK_MAX_ROUNDS fails with EIO.

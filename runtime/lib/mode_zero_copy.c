@@ -48,7 +48,7 @@ static unsigned int zc_index(const struct bublk_queue *q, int tag)
  * the driver's registration fails for every request and each one takes
  * the fallback, as kublk's null target does with --auto_zc_fallback.
  */
-static bool force_fallback(void)
+bool bublk_zc_test_fallback(void)
 {
 	const char *v = getenv("BUBLK_TEST_ZC_FALLBACK");
 
@@ -67,7 +67,7 @@ static int zero_copy_setup(struct bublk_queue *q)
 
 	if (ret)
 		return ret;
-	q->zc_force_fallback = fallback && force_fallback();
+	q->zc_force_fallback = fallback && bublk_zc_test_fallback();
 	q->mode_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	return q->mode_fd < 0 ? -errno : 0;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ctlplane.h"
+#include "engine.h"
 #include "log.h"
 #include "queue.h"
 
@@ -141,7 +142,7 @@ void bublk_commit_io(struct bublk_queue *q, int tag, int err)
 		queue_ublk_cmd(q, tag, true, res);
 }
 
-static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
+void bublk_handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 {
 	__u64 ud = cqe->user_data;
 	int tag = ud_tag(ud);
@@ -189,20 +190,33 @@ static void handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe)
 		bublk_log("dev %u queue %d tag %d: unregistering its zero-copy buffer: %s",
 			  q->dev->info.dev_id, q->q_id, tag, strerror(-cqe->res));
 		break;
+	case UD_ENGINE_SEG:
+		/* the kernel engine had no record of this segment's request */
+		bublk_log("dev %u queue %d tag %d: a kernel-engine segment nobody waits for (%d)",
+			  q->dev->info.dev_id, q->q_id, tag, cqe->res);
+		break;
 	}
+}
+
+void bublk_queue_ring_params(int depth, unsigned int *entries, struct io_uring_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	*entries = depth * 2;
+	/* DEFER_TASKRUN (and so SINGLE_ISSUER) is also what io_uring's BPF loop needs */
+	p->flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+		   IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+	p->cq_entries = *entries * 4;
 }
 
 static int queue_setup(struct bublk_queue *q)
 {
 	struct bublk_dev *dev = q->dev;
-	struct io_uring_params p = { 0 };
+	struct io_uring_params p;
 	int files[1 + BUBLK_MAX_BACKENDS];
-	unsigned int entries = q->depth * 2;
+	unsigned int entries;
 	int ret;
 
-	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
-		  IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
-	p.cq_entries = entries * 4;
+	bublk_queue_ring_params(q->depth, &entries, &p);
 	ret = io_uring_queue_init_params(entries, &q->ring, &p);
 	if (ret) {
 		bublk_log("dev %u queue %d: io_uring setup: %s", dev->info.dev_id, q->q_id,
@@ -268,7 +282,10 @@ static int queue_setup(struct bublk_queue *q)
 			return ret;
 	}
 	ret = io_uring_submit(&q->ring);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	/* from here on the kernel runs the steady state (engine.c) */
+	return dev->engine_kernel ? bublk_engine_attach(q) : 0;
 }
 
 static void *queue_thread(void *arg)
@@ -283,6 +300,10 @@ static void *queue_thread(void *arg)
 	sem_post(&q->started);
 	if (q->start_err)
 		return NULL;
+	if (q->dev->engine_kernel) {
+		bublk_engine_run(q);
+		return NULL;
+	}
 
 	while (!q->stopping) {
 		int ret;
@@ -299,7 +320,7 @@ static void *queue_thread(void *arg)
 		}
 		n = 0;
 		io_uring_for_each_cqe(&q->ring, head, cqe) {
-			handle_cqe(q, cqe);
+			bublk_handle_cqe(q, cqe);
 			n++;
 		}
 		io_uring_cq_advance(&q->ring, n);
@@ -314,6 +335,7 @@ static void *queue_thread(void *arg)
 /* free what bublk_queue_start allocated; the thread is gone (or never was) */
 static void queue_release(struct bublk_queue *q)
 {
+	bublk_engine_detach(q);
 	/* exiting the ring cancels the FETCH commands the kernel still holds */
 	if (q->ring_ready)
 		io_uring_queue_exit(&q->ring);
@@ -391,6 +413,9 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 	q->mode_fd = -1;
 	q->batch = NULL;
 	q->nbd = NULL;
+	q->engine_park = NULL;
+	q->engine_map_fd = q->engine_link_fd = q->engine_kick_fd = -1;
+	q->engine_swap = false;
 	q->nr_ready = 0;
 	q->nr_done = 0;
 	ret = queue_alloc(dev, q);

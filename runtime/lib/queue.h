@@ -14,6 +14,8 @@
 
 #include <errno.h>
 
+#include <bublk/engine.h>
+
 #include "backend_nbd.h"
 #include "dev.h"
 
@@ -136,6 +138,12 @@ struct bublk_queue {
 	bool			zc_force_fallback; /* test hook: every request registered by hand */
 	struct bublk_batch_io	*batch;		/* UBLK_F_BATCH_IO state (batch_io.c), or NULL */
 	struct bublk_nbd_queue	*nbd;		/* its NBD connections (backend_nbd.c), or NULL */
+	/* the kernel engine (engine.c), when the device has it */
+	struct bublk_engine_park *engine_park;	/* what the loop handed over (mmapped map) */
+	int			engine_map_fd;	/* struct_ops map and link putting it on the ring */
+	int			engine_link_fd;
+	int			engine_kick_fd;	/* eventfd the loop polls: a reload to attach */
+	bool			engine_swap;	/* set by "bublk reload": attach the new target */
 	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
 	/*
 	 * This queue's part of the arena. Every target program can write all
@@ -179,6 +187,9 @@ enum {
 	UD_BATCH_COMMIT,	/* COMMIT_IO_CMDS; the tag field holds its array's index */
 	UD_NBD_POLL,		/* an NBD connection's socket (backend_nbd.c): tag = backend, seg = 0 in, 1 out */
 	UD_UNREGISTER,		/* UNREGISTER_IO_BUF (zero copy by hand); a CQE only when it failed */
+	UD_ENGINE_SEG,		/* a segment the kernel engine issued (engine.bpf.h): its own */
+	UD_ENGINE_ANSWERED,	/* parked by the kernel engine: the target's answer awaits exec.c */
+	UD_ENGINE_KICK,		/* the kernel engine's wake-up poll (a reload to attach) */
 };
 
 static inline __u64 ud_make(unsigned int kind, unsigned int tag, __u32 expect)
@@ -215,6 +226,9 @@ static inline bool bublk_zc_fallback(const struct bublk_dev *dev)
 	return (dev->info.flags & UBLK_F_AUTO_BUF_REG) && (dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY);
 }
 
+/* the zero-copy fallback test hook (mode_zero_copy.c): every registration fails */
+bool bublk_zc_test_fallback(void);
+
 /* what the arena may hold changes under us: one read, into a local */
 #define ARENA_READ(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
@@ -232,6 +246,10 @@ static inline struct bublk_seg *io_segs(struct bublk_queue *q, int tag)
 
 /* queue.c */
 struct io_uring_sqe *bublk_get_sqe(struct bublk_queue *q);
+/* one CQE of the queue's ring, whoever reaped it (the thread, or the kernel engine) */
+void bublk_handle_cqe(struct bublk_queue *q, const struct io_uring_cqe *cqe);
+/* the ring every queue of a depth-deep device gets */
+void bublk_queue_ring_params(int depth, unsigned int *entries, struct io_uring_params *p);
 /* a zeroed URING_CMD SQE for command cmd_op on /dev/ublkcN (registered file 0), or NULL */
 struct io_uring_sqe *bublk_ublk_sqe(struct bublk_queue *q, __u32 cmd_op);
 void bublk_complete_io(struct bublk_queue *q, int tag, int err);
@@ -247,6 +265,8 @@ void bublk_reject(struct bublk_queue *q, int tag, enum bublk_reject why);
 void bublk_dispatch_batch(struct bublk_queue *q);
 void bublk_done_batch(struct bublk_queue *q);
 void bublk_req_from_io(struct bublk_req *rq, const struct bublk_queue *q, int tag);
+/* the kernel engine ran the target for tag and left its answer to us */
+void bublk_dispatch_answered(struct bublk_queue *q, int tag);
 /* the two values of dev->dispatch */
 int bublk_dispatch_bpf(struct bublk_dev *dev, struct bublk_target *tgt, struct bublk_batch *batch);
 int bublk_dispatch_c(struct bublk_dev *dev, struct bublk_target *tgt, struct bublk_batch *batch);

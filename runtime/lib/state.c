@@ -76,6 +76,7 @@ static int from_dev(const struct bublk_dev *dev, int pid, bool creating, struct 
 	st->legacy = dev->ctrl.legacy;
 	st->recovery = dev->info.flags & UBLK_F_USER_RECOVERY;
 	st->dispatch_c = dev->cmap.map != NULL;
+	st->engine_kernel = dev->engine_kernel;
 	st->shmem_zc = dev->shmem_zc;
 	if (dev->shmem_zc) {
 		copy_str(st->shmem_socket, sizeof(st->shmem_socket), dev->shmem.listener.path);
@@ -347,6 +348,8 @@ void bublk_state_opts(const struct bublk_state *st, struct bublk_dev_opts *o)
 	o->shmem_zc = st->shmem_zc;
 	o->data_mode = st->data_mode;
 	o->dispatch = st->dispatch_c ? BUBLK_DISPATCH_C : BUBLK_DISPATCH_BPF;
+	/* recovered as it was served: a kernel that lost io_uring_bpf_ops says so */
+	o->engine = st->engine_kernel ? BUBLK_ENGINE_KERNEL : BUBLK_ENGINE_USER;
 	for (int i = 0; i < st->nr_options; i++)
 		o->config[o->nr_config++] = st->options[i];
 }

@@ -65,6 +65,7 @@ struct bublk_state {
 	bool	legacy;			/* pre-6.4 command opcodes */
 	bool	recovery;		/* UBLK_F_USER_RECOVERY: "bublk recover" can take over */
 	bool	dispatch_c;		/* --dispatch c */
+	bool	engine_kernel;		/* served by the in-kernel engine (engine.c) */
 	bool	shmem_zc;
 	char	shmem_socket[108];	/* with shmem_zc */
 	bool	shmem_sg_hook;		/* with shmem_zc: the scatter/gather hook is attached */

@@ -18,6 +18,7 @@
 /* in the order of enum bublk_data_mode from BUBLK_MODE_COPY */
 static const char *const data_modes[] = { "copy", "user_copy", "zero_copy", "zero_copy_manual", NULL };
 static const char *const dispatch[] = { "bpf", "c", NULL };
+static const char *const engines[] = { "user", "kernel", NULL };
 static const char *const states[] = { "live", "creating", NULL };
 
 #define KEY(k, t)	.key = k, .type = t
@@ -50,6 +51,8 @@ const struct bublk_state_field bublk_state_fields[] = {
 	{ KEY("legacy_opcodes", SF_BOOL), FIELD(legacy) },
 	{ KEY("recovery", SF_BOOL),	FIELD(recovery) },
 	{ KEY("dispatch", SF_ENUM),	FIELD(dispatch_c), .names = dispatch },
+	/* files written before the kernel engine existed are all of the user engine */
+	{ KEY("engine", SF_ENUM),	FIELD(engine_kernel), .names = engines, .flags = SF_OPTIONAL },
 	{ KEY("shmem_zc", SF_BOOL),	FIELD(shmem_zc) },
 	{ KEY("shmem_socket", SF_STR),	FIELD(shmem_socket), .flags = SF_SHMEM },
 	{ KEY("shmem_sg_hook", SF_BOOL), FIELD(shmem_sg_hook), .flags = SF_SHMEM },
