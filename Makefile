@@ -65,7 +65,9 @@ HDRS		:= $(wildcard include/bublk/*.h runtime/lib/*.h runtime/cli/*.h loader/*.h
 TEST_PROGS	:= $(O)/selftests/unit $(O)/selftests/bpf_targets $(O)/selftests/cmap $(O)/selftests/nbd \
 		   $(O)/examples/hello.bpf.o \
 		   $(O)/examples/shmem_client \
-		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c))
+		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.bpf.o,$(wildcard selftests/targets/*.bpf.c)) \
+		   $(O)/examples/hello.kern.o \
+		   $(patsubst selftests/targets/%.bpf.c,$(O)/selftests/targets/%.kern.o,$(wildcard selftests/targets/*.bpf.c))
 KMOD_TEST_PROGS	:= $(patsubst selftests/kmod/%.c,$(O)/selftests/kmod/%,$(wildcard selftests/kmod/*_test.c))
 TEST_PROGS	+= $(KMOD_TEST_PROGS)
 
@@ -96,11 +98,21 @@ $(O)/selftests/targets/%.bpf.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h includ
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+$(O)/selftests/targets/%.kern.o: selftests/targets/%.bpf.c bpf/bublk.bpf.h bpf/engine.bpf.h include/bublk/abi.h include/bublk/engine.h $(O)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DBUBLK_ENGINE_KERNEL -c $< -o $@
+
 # examples/ build on their own too (examples/Makefile); here with the tree's flags
 $(O)/examples/%.bpf.o: examples/%.bpf.c bpf/bublk.bpf.h include/bublk/abi.h $(O)/vmlinux.h
 	@mkdir -p $(@D)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/examples/%.kern.o: examples/%.bpf.c bpf/bublk.bpf.h bpf/engine.bpf.h include/bublk/abi.h include/bublk/engine.h $(O)/vmlinux.h
+	@mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DBUBLK_ENGINE_KERNEL -c $< -o $@
 
 $(O)/%.o: %.c $(HDRS)
 	@mkdir -p $(@D)

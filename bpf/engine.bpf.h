@@ -141,6 +141,16 @@ static __always_inline __u32 __bublk_rd32(__u8 *base, __u32 off)
 	return *(volatile __u32 *)(base + off);
 }
 
+/*
+ * Segment index i, hidden from the optimizer and masked: clang would walk
+ * a pointer through the array instead, which the verifier cannot bound.
+ */
+static __always_inline __u32 __bublk_si(__u32 i)
+{
+	asm volatile("" : "+r"(i));
+	return i & (BUBLK_ENGINE_SEGS - 1);
+}
+
 static __always_inline __u64 __bublk_ud(__u32 kind, __u32 tag, __u32 seg, __u32 expect)
 {
 	return ((__u64)kind << 56) | ((__u64)tag << 40) | ((__u64)seg << 32) | expect;
@@ -174,12 +184,62 @@ static __always_inline void __bublk_engine_park(struct __bublk_engine_step *s, _
 	s->st->engine_parked++;
 }
 
+/*
+ * The finished request in the queue's part of the bublk_trace ring, as
+ * stats.c's trace_io writes it (seq last, 0 while the record changes).
+ */
+static __always_inline void __bublk_engine_trace(struct __bublk_engine_step *s, __u32 tag,
+						 const struct bublk_engine_tag *et, __u8 action,
+						 __u32 nr, __s32 res)
+{
+	__u64 seq = ++s->park->trace_seq;
+	__u32 idx = s->q->q_id * BUBLK_TRACE_PER_QUEUE + (seq - 1) % BUBLK_TRACE_PER_QUEUE;
+	struct bublk_trace_rec *r = bpf_map_lookup_elem(&bublk_trace, &idx);
+
+	if (!r)
+		return;
+	*(volatile __u64 *)&r->seq = 0;
+	asm volatile("" ::: "memory");
+	r->offset = et->offset;
+	r->len = et->len;
+	r->result = res;
+	r->q_id = s->q->q_id;
+	r->tag = tag;
+	r->op = et->op;
+	r->nr_segs = nr;
+	r->rounds = 0;
+	r->action = action;
+	for (__u32 i = 0; i < BUBLK_TRACE_SEGS; i++) {
+		struct bublk_trace_seg *t = &r->segs[i];
+
+		if (i < nr && i < BUBLK_ENGINE_SEGS) {
+			const struct bublk_seg *g = &et->segs[__bublk_si(i)];
+
+			t->op = g->op;
+			t->stage = g->stage;
+			t->backend = g->backend;
+			t->len = g->len;
+			t->backend_off = g->backend_off;
+		} else {
+			t->op = 0;
+			t->stage = 0;
+			t->backend = 0;
+			t->len = 0;
+			t->backend_off = 0;
+		}
+	}
+	/* x86: stores are not reordered; the barrier keeps clang from doing it */
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&r->seq = seq;
+}
+
 /* COMMIT_AND_FETCH tag with res, its next buffer registered automatically at index tag */
-static __always_inline void __bublk_engine_commit(struct __bublk_engine_step *s, __u32 tag, __u8 op,
-						  __s32 res)
+static __always_inline void __bublk_engine_commit(struct __bublk_engine_step *s, __u32 tag,
+						  const struct bublk_engine_tag *et, __u8 action,
+						  __u32 nr, __s32 res)
 {
 	struct __bublk_sqe *sqe = __bublk_engine_sqe(s);
-	struct bublk_op_stats *os = &s->st->op[op & (BUBLK_STATS_OPS - 1)];
+	struct bublk_op_stats *os = &s->st->op[et->op & (BUBLK_STATS_OPS - 1)];
 	__u32 index = bublk_engine_cfg.buf_index_fixed ? bublk_engine_cfg.buf_index_fixed : tag;
 
 	sqe->opcode = __BUBLK_OP_URING_CMD;
@@ -197,6 +257,7 @@ static __always_inline void __bublk_engine_commit(struct __bublk_engine_step *s,
 		os->bytes += res;
 	os->reqs++;
 	s->st->engine_reqs++;
+	__bublk_engine_trace(s, tag, et, action, nr, res);
 }
 
 /* a + b <= limit, without overflow (seg.c's fits) */
@@ -291,18 +352,19 @@ static __always_inline bool __bublk_engine_take(struct __bublk_engine_step *s, s
 	as = (volatile struct bublk_seg __arena *)(s->q->segs +
 		(__u64)tag * bublk_engine_cfg.max_segs * sizeof(struct bublk_seg));
 	for (__u32 i = 0; i < BUBLK_ENGINE_SEGS; i++) {
-		struct bublk_seg *seg = &et->segs[i];
+		__u32 k = __bublk_si(i);
+		struct bublk_seg *seg = &et->segs[k];
 
 		if (i >= nr)
 			break;
 		/* each field read once, into our copy: only that is checked and used */
-		seg->op = as[i].op;
-		seg->stage = as[i].stage;
-		seg->backend = as[i].backend;
-		seg->len = as[i].len;
-		seg->backend_off = as[i].backend_off;
-		seg->data_off = as[i].data_off;
-		seg->flags = as[i].flags;
+		seg->op = as[k].op;
+		seg->stage = as[k].stage;
+		seg->backend = as[k].backend;
+		seg->len = as[k].len;
+		seg->backend_off = as[k].backend_off;
+		seg->data_off = as[k].data_off;
+		seg->flags = as[k].flags;
 		seg->result = 0;
 		if (!i)
 			stage = seg->stage;
@@ -316,9 +378,11 @@ static __always_inline bool __bublk_engine_take(struct __bublk_engine_step *s, s
 		for (__u32 j = i + 1; j < BUBLK_ENGINE_SEGS; j++) {
 			if (j >= nr)
 				break;
-			if (et->segs[i].op == BUBLK_SEG_READ && et->segs[j].op == BUBLK_SEG_READ &&
-			    et->segs[i].data_off < et->segs[j].data_off + et->segs[j].len &&
-			    et->segs[j].data_off < et->segs[i].data_off + et->segs[i].len)
+			const struct bublk_seg *a = &et->segs[__bublk_si(i)];
+			const struct bublk_seg *b = &et->segs[__bublk_si(j)];
+
+			if (a->op == BUBLK_SEG_READ && b->op == BUBLK_SEG_READ &&
+			    a->data_off < b->data_off + b->len && b->data_off < a->data_off + a->len)
 				return false;
 		}
 	}
@@ -396,9 +460,10 @@ static __always_inline __s32 __bublk_engine_result(__s32 result, __u8 op, __u32 
 		__et->op = __rq.op;						\
 		__et->len = __rq.len;						\
 		__et->flags = __rq.flags;					\
+		__et->offset = __rq.offset;					\
 		__ok = true;							\
 		if (__act == BUBLK_ACT_COMPLETE) {				\
-			__bublk_engine_commit((s), (__t), __rq.op,		\
+			__bublk_engine_commit((s), (__t), __et, BUBLK_ACT_COMPLETE, 0, \
 				__bublk_engine_result(__e.result, __rq.op, __rq.len)); \
 		} else if (__act == BUBLK_ACT_EXEC && !__e.notify &&		\
 			   __bublk_engine_take((s), __et, (__t), __e.n)) {	\
@@ -410,7 +475,7 @@ static __always_inline __s32 __bublk_engine_result(__s32 result, __u8 op, __u32 
 			for (__u32 __i = 0; __i < BUBLK_ENGINE_SEGS; __i++) {	\
 				if (__i >= __n)					\
 					break;					\
-				__bublk_engine_issue((s), (__t), __i, &__et->segs[__i], \
+				__bublk_engine_issue((s), (__t), __i, &__et->segs[__bublk_si(__i)], \
 						     __et->flags);		\
 			}							\
 			(s)->st->op[__rq.op & (BUBLK_STATS_OPS - 1)].segs += __n; \
@@ -442,7 +507,7 @@ static __always_inline void __bublk_engine_seg_done(struct __bublk_engine_step *
 		et->err = err;
 	if (--et->pending)
 		return;
-	__bublk_engine_commit(s, tag, et->op,
+	__bublk_engine_commit(s, tag, et, BUBLK_ACT_EXEC, et->nr_segs,
 			      et->err ? et->err : __bublk_engine_result(0, et->op, et->len));
 }
 

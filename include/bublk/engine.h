@@ -80,6 +80,8 @@ struct bublk_engine_cqe {
 struct bublk_engine_park {
 	__u32	n;		/* records in cqe[]; user space sets it back to 0 */
 	__u32	reserved;
+	/* the queue's bublk_trace sequence, shared by both engines' records */
+	__u64	trace_seq;
 	struct bublk_engine_cqe cqe[BUBLK_ENGINE_PARK_MAX];
 };
 
@@ -91,6 +93,7 @@ struct bublk_engine_tag {
 	__u8	op;
 	__u8	nr_segs;
 	__u32	flags;		/* BUBLK_REQ_F_* */
+	__u64	offset;		/* device byte offset, for the trace */
 	struct bublk_seg segs[BUBLK_ENGINE_SEGS];	/* validated copies of the answer */
 };
 

@@ -136,8 +136,8 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 	ret = bublk_engine_choose(dev, o, err, errlen);
 	if (ret)
 		return ret;
-	bublk_log("dev %u: %s engine (%s)", dev->info.dev_id, dev->engine_kernel ? "kernel" : "user",
-		  dev->engine_why);
+	if (dev->engine_kernel)
+		bublk_log("dev %u: kernel engine (%s)", dev->info.dev_id, dev->engine_why);
 	memset(&di, 0, sizeof(di));
 	di.size = dev->size;
 	di.dev_id = dev->info.dev_id;
@@ -492,11 +492,15 @@ int bublk_dev_reload(struct bublk_dev *dev, const char *path, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	ret = bublk_target_open(nt, path, err, errlen);
 	/* the kernel engine's device takes the new build's kern twin */
-	if (dev->engine_kernel)
+	if (!ret && dev->engine_kernel) {
+		bublk_target_close(nt);
 		ret = bublk_engine_open(dev, nt, path, err, errlen);
-	else
-		ret = bublk_target_open(nt, path, err, errlen);
+		if (ret == -ENOENT)
+			snprintf(err, errlen, "%s: this device is served by the kernel engine: a reload needs the target's NAME.kern.o next to it (make builds both)",
+				 path);
+	}
 	if (!ret)
 		ret = bublk_target_load_reusing(nt, dev->current, err, errlen);
 	if (ret) {

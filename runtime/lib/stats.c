@@ -26,7 +26,9 @@ static void trace_io(struct bublk_queue *q, int tag, int res)
 {
 	const struct bublk_io *io = &q->ios[tag];
 	const struct bublk_seg *segs = io_segs(q, tag);
-	struct bublk_trace_rec *r = &q->trace[q->trace_seq % BUBLK_TRACE_PER_QUEUE];
+	/* with the kernel engine, its records and ours share one sequence */
+	__u64 *seqp = q->engine_park ? &q->engine_park->trace_seq : &q->trace_seq;
+	struct bublk_trace_rec *r = &q->trace[*seqp % BUBLK_TRACE_PER_QUEUE];
 	int n = io->nr_segs < BUBLK_TRACE_SEGS ? io->nr_segs : BUBLK_TRACE_SEGS;
 
 	__atomic_store_n(&r->seq, 0, __ATOMIC_RELAXED);
@@ -50,7 +52,7 @@ static void trace_io(struct bublk_queue *q, int tag, int res)
 		else
 			memset(t, 0, sizeof(*t));
 	}
-	__atomic_store_n(&r->seq, ++q->trace_seq, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->seq, ++*seqp, __ATOMIC_RELEASE);
 }
 
 /* a request finished with res (its byte count, 0, or -errno): count and trace it */

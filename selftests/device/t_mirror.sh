@@ -18,9 +18,15 @@ fid=$(add_dev -t fault -f "$TMP/f0.img")
 mid=$(add_dev -t mirror -f "/dev/ublkb$fid,$TMP/m1.img" --recovery)
 legs=/sys/fs/bpf/bublk/$mid/mirror_legs
 [ -e "$legs" ] || die "$legs is not pinned"
-fio_verify /dev/ublkb$mid failover --io_size=64M &
+# rate-limited (64 MiB take 4 s at least): once 4 MiB are written, fio is still running
+fio_verify /dev/ublkb$mid failover --io_size=64M --rate=16m &
 fio_pid=$!
-sleep 1
+written() { awk '{ print $7 }' /sys/block/ublkb$mid/stat; }	# sectors
+for _ in $(seq 600); do
+	[ "$(written)" -ge 8192 ] && break
+	kill -0 $fio_pid 2>/dev/null || break
+	sleep 0.05
+done
 kill -0 $fio_pid 2>/dev/null || die "fio finished before the leg failed"
 # ops = all (0x2f), err = EIO, whole device
 must bpftool map update pinned "/sys/fs/bpf/bublk/$fid/fault_rules" key 0 0 0 0 \
