@@ -9,7 +9,7 @@
  * Debian's libbpf 1.1 knows neither "struct_ops.s" nor struct_ops maps it
  * cannot fill before load (ring_fd is per queue), so, as for the
  * scatter/gather hook (sg_hook.c), a section handler sets the program's
- * attach type and the map and link are made with bpf(2) directly.
+ * attach type and struct_ops.c makes the map and link.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,9 +25,6 @@
 #include "loader.h"
 
 #define K_BPF_F_SLEEPABLE		(1U << 4)
-#define K_BPF_F_LINK			(1U << 13)
-#define K_BPF_MAP_TYPE_STRUCT_OPS	26
-#define K_BPF_STRUCT_OPS		44	/* enum bpf_attach_type */
 
 /* what the kernel's BTF says about io_uring_bpf_ops: read once, it does not change */
 static struct {
@@ -115,26 +112,13 @@ int bublk_rodata_set(struct bpf_object *obj, const char *var, const void *val, s
 	return 0;
 }
 
-struct k_map_create {
-	__u32	map_type, key_size, value_size, max_entries, map_flags;
-	__u32	inner_map_fd, numa_node;
-	char	map_name[16];
-	__u32	map_ifindex, btf_fd, btf_key_type_id, btf_value_type_id;
-	__u32	btf_vmlinux_value_type_id;
-};
-
-struct k_link_create {
-	__u32	map_fd, target_fd, attach_type, flags;
-};
-
 int bublk_engine_attach_ring(struct bublk_target *t, int ring_fd, int *map_fd, int *link_fd)
 {
-	union { struct k_map_create a; char pad[128]; } mc;
-	union { struct k_link_create a; char pad[64]; } lc;
+	struct bublk_struct_ops so = { .name = "bublk_engine" };
 	struct bpf_program *prog;
+	const char *what;
 	unsigned char *val;
-	__u32 key = 0;
-	int ret, fd;
+	int ret;
 
 	*map_fd = *link_fd = -1;
 	ret = bublk_engine_kernel_ops();
@@ -143,40 +127,16 @@ int bublk_engine_attach_ring(struct bublk_target *t, int ring_fd, int *map_fd, i
 	prog = bpf_object__find_program_by_name(t->obj, "bublk_engine_step");
 	if (!prog || bpf_program__fd(prog) < 0)
 		return -ENOENT;
-	memset(&mc, 0, sizeof(mc));
-	mc.a.map_type = K_BPF_MAP_TYPE_STRUCT_OPS;
-	mc.a.key_size = sizeof(key);
-	mc.a.value_size = ops.value_size;
-	mc.a.max_entries = 1;
-	mc.a.map_flags = K_BPF_F_LINK;
-	snprintf(mc.a.map_name, sizeof(mc.a.map_name), "bublk_engine");
-	mc.a.btf_fd = bpf_object__btf_fd(t->obj);
-	mc.a.btf_vmlinux_value_type_id = ops.value_id;
-	fd = syscall(__NR_bpf, BPF_MAP_CREATE, &mc, sizeof(mc));
-	if (fd < 0)
-		return -errno;
 	val = calloc(1, ops.value_size);
-	if (!val) {
-		close(fd);
+	if (!val)
 		return -ENOMEM;
-	}
 	*(__u64 *)(val + ops.data_off) = bpf_program__fd(prog);		/* loop_step */
 	*(__u32 *)(val + ops.data_off + ops.ring_fd_off) = ring_fd;
-	ret = bpf_map_update_elem(fd, &key, val, 0) ? -errno : 0;
+	so.btf_fd = bpf_object__btf_fd(t->obj);
+	so.value_type_id = ops.value_id;
+	so.value = val;
+	so.value_size = ops.value_size;
+	ret = bublk_struct_ops_link(&so, map_fd, link_fd, &what);
 	free(val);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	memset(&lc, 0, sizeof(lc));
-	lc.a.map_fd = fd;
-	lc.a.attach_type = K_BPF_STRUCT_OPS;
-	*link_fd = syscall(__NR_bpf, BPF_LINK_CREATE, &lc, sizeof(lc));
-	if (*link_fd < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	*map_fd = fd;
-	return 0;
+	return ret;
 }

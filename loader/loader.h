@@ -167,4 +167,17 @@ int bublk_rodata_set(struct bpf_object *obj, const char *var, const void *val, s
 /* put t's loaded engine program on the ring ring_fd: a struct_ops map and its link */
 int bublk_engine_attach_ring(struct bublk_target *t, int ring_fd, int *map_fd, int *link_fd);
 
+/* struct_ops.c: a BPF_F_LINK struct_ops map of one kernel or module type, filled and linked */
+struct bublk_struct_ops {
+	const char	*name;			/* the map's name */
+	int		btf_fd;			/* any BTF (the object's) */
+	__u32		value_type_id;		/* struct bpf_struct_ops_<type> */
+	int		value_btf_obj_fd;	/* the module BTF it is in; 0: vmlinux */
+	const void	*value;			/* value_size bytes: the filled value */
+	__u32		value_size;
+};
+/* 0, or -errno with *what naming the step that failed; both fds -1 then */
+int bublk_struct_ops_link(const struct bublk_struct_ops *s, int *map_fd, int *link_fd,
+			  const char **what);
+
 #endif

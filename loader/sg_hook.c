@@ -7,7 +7,7 @@
  * resolves the module kfunc, but it cannot attach a struct_ops type found
  * in a module's BTF.  So: a custom section handler makes libbpf load
  * "bublk_sg/..." programs as STRUCT_OPS programs of the module's type, and
- * the struct_ops map and its link are created with raw bpf() calls
+ * the struct_ops map and its link are made by struct_ops.c
  * (BPF_F_VTYPE_BTF_OBJ_FD, 6.9+, names the module's BTF).
  */
 #include <errno.h>
@@ -26,13 +26,8 @@
 #include <bublk/sg_hook.h>
 #include <bublk/ublk_uapi.h>
 #include <bublk/ublk_proto.h>
+#include "loader.h"
 #include "sg_hook.h"
-
-/* newer than bookworm's 6.1 UAPI headers */
-#define SG_BPF_F_LINK			(1U << 13)
-#define SG_BPF_F_VTYPE_BTF_OBJ_FD	(1U << 15)
-#define SG_BPF_STRUCT_OPS		44	/* enum bpf_attach_type */
-#define SG_BPF_MAP_TYPE_STRUCT_OPS	26
 
 #define SG_MODULE	"ublk_drv"
 #define SG_SLOT_BYTES	(sizeof(struct ublk_shmem_sg_iov) + \
@@ -185,67 +180,31 @@ static int sg_prep_load(struct bpf_program *prog, struct bpf_prog_load_opts *opt
 	return 0;
 }
 
-/* BPF_MAP_CREATE with the 6.9+ value_type_btf_obj_fd field */
-struct sg_map_create {
-	__u32	map_type, key_size, value_size, max_entries, map_flags;
-	__u32	inner_map_fd, numa_node;
-	char	map_name[16];
-	__u32	map_ifindex, btf_fd, btf_key_type_id, btf_value_type_id;
-	__u32	btf_vmlinux_value_type_id;
-	__u64	map_extra;
-	__s32	value_type_btf_obj_fd;
-	__s32	map_token_fd;
-};
-
-struct sg_link_create {
-	__u32	map_fd;
-	__u32	target_fd;
-	__u32	attach_type;
-	__u32	flags;
-};
-
 static int sg_attach_raw(struct bublk_sg_hook *h, const struct sg_types *st, int prog_fd,
 			 __u32 dev_id, char *err, size_t errlen)
 {
-	union { struct sg_map_create a; char pad[160]; } mc;
-	union { struct sg_link_create a; char pad[64]; } lc;
+	struct bublk_struct_ops so = { 0 };
 	unsigned char *val;
-	__u32 key = 0;
+	const char *what;
+	char name[16];
 	int ret;
-
-	_Static_assert(__builtin_offsetof(struct sg_map_create, value_type_btf_obj_fd) == 72,
-		       "bpf_attr layout");
-	memset(&mc, 0, sizeof(mc));
-	mc.a.map_type = SG_BPF_MAP_TYPE_STRUCT_OPS;
-	mc.a.key_size = 4;
-	mc.a.value_size = st->value_size;
-	mc.a.max_entries = 1;
-	mc.a.map_flags = SG_BPF_F_LINK | SG_BPF_F_VTYPE_BTF_OBJ_FD;
-	snprintf(mc.a.map_name, sizeof(mc.a.map_name), "bublk_sg_%u", dev_id);
-	mc.a.btf_fd = bpf_object__btf_fd(h->obj);	/* any BTF; libbpf passes the object's */
-	mc.a.btf_vmlinux_value_type_id = st->value_id;
-	mc.a.value_type_btf_obj_fd = st->btf_fd;
-	h->ops_map_fd = syscall(__NR_bpf, BPF_MAP_CREATE, &mc, sizeof(mc));
-	if (h->ops_map_fd < 0)
-		return seterr(err, errlen, -errno, "struct_ops map create: %s", strerror(errno));
 
 	val = calloc(1, st->value_size);
 	if (!val)
 		return seterr(err, errlen, -ENOMEM, "out of memory");
 	*(__u64 *)(val + st->data_off + st->build_off) = prog_fd;
 	*(__u32 *)(val + st->data_off + st->dev_id_off) = dev_id;
-	ret = bpf_map_update_elem(h->ops_map_fd, &key, val, 0);
+	snprintf(name, sizeof(name), "bublk_sg_%u", dev_id);
+	so.name = name;
+	so.btf_fd = bpf_object__btf_fd(h->obj);
+	so.value_type_id = st->value_id;
+	so.value_btf_obj_fd = st->btf_fd;	/* the module's BTF */
+	so.value = val;
+	so.value_size = st->value_size;
+	ret = bublk_struct_ops_link(&so, &h->ops_map_fd, &h->link_fd, &what);
 	free(val);
 	if (ret)
-		return seterr(err, errlen, -errno, "struct_ops map update: %s", strerror(errno));
-
-	memset(&lc, 0, sizeof(lc));
-	lc.a.map_fd = h->ops_map_fd;
-	lc.a.attach_type = SG_BPF_STRUCT_OPS;
-	h->link_fd = syscall(__NR_bpf, BPF_LINK_CREATE, &lc, sizeof(lc));
-	if (h->link_fd < 0)
-		return seterr(err, errlen, -errno, "struct_ops link (device %u): %s", dev_id,
-			      strerror(errno));
+		return seterr(err, errlen, ret, "%s (device %u): %s", what, dev_id, strerror(-ret));
 	return 0;
 }
 
