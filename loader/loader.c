@@ -213,6 +213,35 @@ static int find_hooks(struct bublk_target *t, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Only bublk's engine submits SQEs. A target object built without it
+ * (NAME.bpf.o) that declares io_uring's BPF kfuncs means to call them from
+ * its own code, which would run inside the engine in its NAME.kern.o twin:
+ * refused here, before either object is loaded.
+ */
+static int refuse_io_uring_kfuncs(const struct bublk_target *t, char *err, size_t errlen)
+{
+	const struct btf *btf = bpf_object__btf(t->obj);
+
+	if (!btf || t->engine)
+		return 0;
+	for (__u32 id = 1; id < btf__type_cnt(btf); id++) {
+		const struct btf_type *bt = btf__type_by_id(btf, id);
+		const char *name;
+
+		/* by name, any linkage: libbpf rewrites an extern kfunc's FUNC when it opens the object */
+		if (!btf_is_func(bt))
+			continue;
+		name = btf__name_by_offset(btf, bt->name_off);
+		if (name && !strncmp(name, "bpf_io_uring_", 13)) {
+			set_err(err, errlen, "%s: the target calls io_uring's kfunc %s: only bublk's engine may submit I/O (answer with segments, bublk.bpf.h)",
+				t->path, name);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
 int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
@@ -282,6 +311,8 @@ int bublk_target_open(struct bublk_target *t, const char *path, char *err, size_
 		goto fail;
 	}
 	ret = find_hooks(t, err, errlen);
+	if (!ret)
+		ret = refuse_io_uring_kfuncs(t, err, errlen);
 	if (ret)
 		goto fail;
 	ret = bublk_pin_claim_state(t, err, errlen);

@@ -36,6 +36,7 @@
 #include "engine.h"
 #include "log.h"
 #include "queue.h"
+#include "util.h"
 
 _Static_assert(BUBLK_ENGINE_UD_UBLK == UD_UBLK && BUBLK_ENGINE_UD_SEG == UD_ENGINE_SEG &&
 	       BUBLK_ENGINE_UD_ANSWERED == UD_ENGINE_ANSWERED,
@@ -268,6 +269,7 @@ static int arm_kick(struct bublk_queue *q)
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_poll_add(sqe, q->engine_kick_fd, POLLIN);
+	bublk_sqe_own_file(q, sqe, BUBLK_OWN_KICK);
 	sqe->user_data = ud_make(UD_ENGINE_KICK, 0, 0);
 	return 0;
 }
@@ -283,6 +285,105 @@ static int attach_current(struct bublk_queue *q)
 		bublk_log("dev %u queue %d: attaching the kernel engine to the ring: %s",
 			  q->dev->info.dev_id, q->q_id, strerror(-ret));
 	return ret;
+}
+
+/*
+ * What may run on a kernel-engine ring: the opcodes bublk's program and
+ * the C runtime's handlers for parked requests issue, each on a registered
+ * file (the char device, the backends, the queue's own files), and no
+ * io_uring_register(2) once enabled. A bug in bublk's program (or a
+ * target's answer that slipped past its checks) cannot reach another file
+ * or do anything else with the daemon's rights.
+ */
+static const __u8 ring_ops[] = {
+	IORING_OP_URING_CMD,		/* FETCH, COMMIT_AND_FETCH, (UN)REGISTER_IO_BUF */
+	IORING_OP_READ_FIXED,		/* zero-copy segments, ZERO_FILL from /dev/zero */
+	IORING_OP_WRITE_FIXED,
+	IORING_OP_READ,			/* segments through the arena's scratch */
+	IORING_OP_WRITE,
+	IORING_OP_FSYNC,		/* FLUSH */
+	IORING_OP_FALLOCATE,		/* DISCARD, WRITE_ZEROES */
+	IORING_OP_POLL_ADD,		/* the stop and kick eventfds */
+	IORING_OP_TIMEOUT,		/* DELAY */
+};
+
+/* Debian's liburing 2.3 declares io_uring_register_restrictions() and enable_rings() but does not export them */
+static int ring_register(struct bublk_queue *q, unsigned int op, const void *arg, unsigned int nr)
+{
+	return syscall(__NR_io_uring_register, q->ring.ring_fd, op, arg, nr) < 0 ? -errno : 0;
+}
+
+static int restrict_ring(struct bublk_queue *q)
+{
+	struct io_uring_restriction res[ARRAY_SIZE(ring_ops) + 2];
+	unsigned int n = 0;
+
+	memset(res, 0, sizeof(res));
+	for (unsigned int i = 0; i < ARRAY_SIZE(ring_ops); i++, n++) {
+		res[n].opcode = IORING_RESTRICTION_SQE_OP;
+		res[n].sqe_op = ring_ops[i];
+	}
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[n++].sqe_flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+	res[n++].sqe_flags = IOSQE_FIXED_FILE;
+	return ring_register(q, IORING_REGISTER_RESTRICTIONS, res, n);
+}
+
+/*
+ * Test hook (t_kernel_engine): after enabling, submit what the
+ * restrictions refuse, and log what the kernel said.
+ */
+static void test_restrictions(struct bublk_queue *q)
+{
+	const char *v = getenv("BUBLK_TEST_RING_RESTRICTED");
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	char byte;
+	int res[2];
+
+	if (!v || strcmp(v, "1"))
+		return;
+	for (int i = 0; i < 2; i++) {
+		sqe = bublk_get_sqe(q);
+		if (i == 0)
+			io_uring_prep_nop(sqe);				/* not on the list */
+		else
+			io_uring_prep_read(sqe, q->mode_fd, &byte, 1, 0);	/* not registered */
+		res[i] = io_uring_submit_and_wait(&q->ring, 1);
+		if (res[i] >= 0 && !io_uring_peek_cqe(&q->ring, &cqe)) {
+			res[i] = cqe->res;
+			io_uring_cqe_seen(&q->ring, cqe);
+		}
+	}
+	bublk_log("dev %u queue %d: restricted ring: a NOP got %d, a read of an unregistered file %d",
+		  q->dev->info.dev_id, q->q_id, res[0], res[1]);
+}
+
+int bublk_engine_ring_prepare(struct bublk_queue *q)
+{
+	int fds[BUBLK_OWN_NR];
+	int ret;
+
+	q->engine_kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->engine_kick_fd < 0)
+		return -errno;
+	fds[BUBLK_OWN_STOP] = q->stop_fd;
+	fds[BUBLK_OWN_KICK] = q->engine_kick_fd;
+	fds[BUBLK_OWN_ZERO] = q->mode_fd;
+	ret = io_uring_register_files_update(&q->ring, bublk_own_slot(q, 0), fds, BUBLK_OWN_NR);
+	if (ret >= 0)
+		ret = restrict_ring(q);
+	if (ret >= 0)
+		ret = ring_register(q, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	if (ret < 0) {
+		bublk_log("dev %u queue %d: restricting the kernel engine's ring: %s",
+			  q->dev->info.dev_id, q->q_id, strerror(-ret));
+		return ret;
+	}
+	q->restricted = true;
+	test_restrictions(q);
+	return 0;
 }
 
 int bublk_engine_attach(struct bublk_queue *q)
@@ -316,9 +417,6 @@ int bublk_engine_attach(struct bublk_queue *q)
 			  q->q_id, strerror(errno));
 		return ret;
 	}
-	q->engine_kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->engine_kick_fd < 0)
-		return -errno;
 	ret = arm_kick(q);
 	if (!ret)
 		ret = io_uring_submit(&q->ring) < 0 ? -EIO : 0;

@@ -42,7 +42,12 @@ int bublk_engine_open(struct bublk_dev *dev, struct bublk_target *t, const char 
 int bublk_engine_loaded(struct bublk_dev *dev, char *err, size_t errlen);
 void bublk_engine_release(struct bublk_dev *dev);
 
-/* in the queue thread, once its ring is set up: attach and serve until stopped */
+/*
+ * In the queue thread: before the first submission on its (disabled) ring,
+ * register the queue's own files, restrict the ring and enable it; once
+ * the FETCHes are in, attach, and serve until stopped.
+ */
+int bublk_engine_ring_prepare(struct bublk_queue *q);
 int bublk_engine_attach(struct bublk_queue *q);
 void bublk_engine_run(struct bublk_queue *q);
 void bublk_engine_detach(struct bublk_queue *q);

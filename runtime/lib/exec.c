@@ -77,6 +77,9 @@ static int queue_seg(struct bublk_queue *q, int tag, int i)
 		io->delay.tv_sec = s->len / 1000000;
 		io->delay.tv_nsec = (s->len % 1000000) * 1000LL;
 		io_uring_prep_timeout(sqe, &io->delay, 0, 0);
+		/* no file, but a restricted ring wants the flag on every SQE */
+		if (q->restricted)
+			sqe->flags |= IOSQE_FIXED_FILE;
 		sqe->user_data = ud_make_seg(tag, i, 0);
 		io->pending++;
 		return 0;

@@ -105,9 +105,10 @@ static int zero_copy_zero_fill(struct bublk_queue *q, int tag, int i)
 
 	if (!sqe)
 		return -EBUSY;
-	/* mode_fd is not a registered file: no IOSQE_FIXED_FILE */
+	/* mode_fd is a registered file only on a restricted ring */
 	io_uring_prep_read_fixed(sqe, q->mode_fd, (void *)(uintptr_t)s->data_off, s->len, 0,
 				 zc_index(q, tag));
+	bublk_sqe_own_file(q, sqe, BUBLK_OWN_ZERO);
 	sqe->user_data = ud_make_seg(tag, i, s->len);
 	q->ios[tag].pending++;
 	return 1;

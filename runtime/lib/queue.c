@@ -212,11 +212,14 @@ static int queue_setup(struct bublk_queue *q)
 {
 	struct bublk_dev *dev = q->dev;
 	struct io_uring_params p;
-	int files[1 + BUBLK_MAX_BACKENDS];
+	int files[1 + BUBLK_MAX_BACKENDS + BUBLK_OWN_NR];
 	unsigned int entries;
 	int ret;
 
 	bublk_queue_ring_params(q->depth, &entries, &p);
+	/* the kernel engine's ring is restricted before it runs anything (engine.c) */
+	if (dev->engine_kernel)
+		p.flags |= IORING_SETUP_R_DISABLED;
 	ret = io_uring_queue_init_params(entries, &q->ring, &p);
 	if (ret) {
 		bublk_log("dev %u queue %d: io_uring setup: %s", dev->info.dev_id, q->q_id,
@@ -228,7 +231,11 @@ static int queue_setup(struct bublk_queue *q)
 	/* an NBD backend has no file: -1 leaves its slot empty */
 	for (int i = 0; i < dev->nr_backends; i++)
 		files[1 + i] = dev->backends[i].fd;
-	ret = io_uring_register_files(&q->ring, files, 1 + dev->nr_backends);
+	/* and, for the kernel engine, empty slots for the queue's own files */
+	for (int i = 0; dev->engine_kernel && i < BUBLK_OWN_NR; i++)
+		files[1 + dev->nr_backends + i] = -1;
+	ret = io_uring_register_files(&q->ring, files, 1 + dev->nr_backends +
+				      (dev->engine_kernel ? BUBLK_OWN_NR : 0));
 	if (ret) {
 		bublk_log("dev %u queue %d: registering files: %s", dev->info.dev_id, q->q_id,
 			  strerror(-ret));
@@ -269,11 +276,18 @@ static int queue_setup(struct bublk_queue *q)
 			return ret;
 		}
 	}
+	/* the kernel engine: its own files registered, the ring restricted and enabled */
+	if (dev->engine_kernel) {
+		ret = bublk_engine_ring_prepare(q);
+		if (ret)
+			return ret;
+	}
 	/* a read on the stop eventfd completes when the device is going away */
 	{
 		struct io_uring_sqe *sqe = bublk_get_sqe(q);
 
 		io_uring_prep_poll_add(sqe, q->stop_fd, POLLIN);
+		bublk_sqe_own_file(q, sqe, BUBLK_OWN_STOP);
 		sqe->user_data = ud_make(UD_STOP, 0, 0);
 	}
 	for (int tag = 0; !q->batch && tag < q->depth; tag++) {
@@ -416,6 +430,7 @@ int bublk_queue_start(struct bublk_dev *dev, struct bublk_queue *q, int q_id)
 	q->engine_park = NULL;
 	q->engine_map_fd = q->engine_link_fd = q->engine_kick_fd = -1;
 	q->engine_swap = false;
+	q->restricted = false;
 	q->nr_ready = 0;
 	q->nr_done = 0;
 	ret = queue_alloc(dev, q);

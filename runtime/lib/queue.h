@@ -144,6 +144,7 @@ struct bublk_queue {
 	int			engine_link_fd;
 	int			engine_kick_fd;	/* eventfd the loop polls: a reload to attach */
 	bool			engine_swap;	/* set by "bublk reload": attach the new target */
+	bool			restricted;	/* the ring takes only bublk's opcodes on registered files */
 	cpu_set_t		cpus;		/* from GET_QUEUE_AFFINITY */
 	/*
 	 * This queue's part of the arena. Every target program can write all
@@ -233,6 +234,28 @@ bool bublk_zc_test_fallback(void);
 #define ARENA_READ(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* the kernel's descriptor of tag (read-only, mmapped) */
+/*
+ * The queue's own files (its eventfds, /dev/zero) on a restricted ring
+ * (engine.c) sit in the file table after the backends: every SQE there
+ * must name a registered file.
+ */
+enum bublk_own_file { BUBLK_OWN_STOP, BUBLK_OWN_KICK, BUBLK_OWN_ZERO, BUBLK_OWN_NR };
+
+static inline int bublk_own_slot(const struct bublk_queue *q, enum bublk_own_file f)
+{
+	return 1 + q->dev->nr_backends + f;
+}
+
+/* after io_uring_prep_*(sqe, fd, ...) on one of them: its slot, where the ring is restricted */
+static inline void bublk_sqe_own_file(const struct bublk_queue *q, struct io_uring_sqe *sqe,
+				      enum bublk_own_file f)
+{
+	if (!q->restricted)
+		return;
+	sqe->fd = bublk_own_slot(q, f);
+	sqe->flags |= IOSQE_FIXED_FILE;
+}
+
 static inline const struct ublksrv_io_desc *bublk_iod(const struct bublk_queue *q, int tag)
 {
 	return (const void *)((const char *)q->iods + (size_t)tag * q->iod_stride);

@@ -635,13 +635,20 @@ static void test_loader_refuses_non_targets(void)
 	err[0] = 0;
 	CHECK(bublk_target_open(&t, garbage, err, sizeof(err)) < 0, "garbage accepted");
 	CHECK(strstr(err, "not a loadable BPF object") != NULL, "message: %s", err);
+	/* a target that would submit I/O itself from inside the kernel engine */
+	snprintf(garbage, sizeof(garbage), "%s/../selftests/targets/kfunc_caller.bpf.o", obj_dir);
+	err[0] = 0;
+	CHECK(bublk_target_open(&t, garbage, err, sizeof(err)) == -EPERM,
+	      "a target calling bpf_io_uring_submit_sqes opened: %s", err);
+	CHECK(strstr(err, "io_uring's kfunc bpf_io_uring_submit_sqes") != NULL, "message: %s", err);
 }
 
 /*
  * Every shipped object (bpf/, examples/, selftests/targets/) loads on this
  * kernel, and each of its programs verifies within VERIFIER_BUDGET: one
  * line per object with each program's bpf_prog_info.verified_insns, so the
- * figure exists per kernel. Not here: sg_hook, whose struct_ops type
+ * figure exists per kernel. Not here: kfunc_caller (refused on purpose)
+ * and sg_hook, whose struct_ops type
  * exists only in the test ublk module (selftests/kmod).
  */
 static void load_counted(const char *path, const char *name)
@@ -722,7 +729,8 @@ static void test_verifier_budget(void)
 		for (size_t i = 0; i < g.gl_pathc; i++) {
 			const char *base = strrchr(g.gl_pathv[i], '/') + 1;
 
-			if (!strcmp(base, "sg_hook.bpf.o"))
+			/* the module's type; refused by the loader on purpose */
+			if (!strcmp(base, "sg_hook.bpf.o") || !strcmp(base, "kfunc_caller.bpf.o"))
 				continue;
 			snprintf(name, sizeof(name), "%s%.*s", d == 1 ? "examples/" : d == 2 ? "targets/" : "",
 				 (int)(strlen(base) - strlen(".bpf.o")), base);
