@@ -136,8 +136,8 @@ static int dev_load_target(struct bublk_dev *dev, const struct bublk_dev_opts *o
 	ret = bublk_engine_choose(dev, o, err, errlen);
 	if (ret)
 		return ret;
-	if (dev->engine_kernel)
-		bublk_log("dev %u: kernel engine (%s)", dev->info.dev_id, dev->engine_why);
+	bublk_log("dev %u: %s engine (%s)", dev->info.dev_id, dev->engine_kernel ? "kernel" : "user",
+		  dev->engine_why);
 	memset(&di, 0, sizeof(di));
 	di.size = dev->size;
 	di.dev_id = dev->info.dev_id;

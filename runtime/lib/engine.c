@@ -166,11 +166,7 @@ int bublk_engine_choose(struct bublk_dev *dev, const struct bublk_dev_opts *o,
 	int ret;
 
 	dev->engine_kernel = false;
-	/*
-	 * For now the default is the user engine: with the kernel engine the
-	 * 7.3 suite still fails t_reload and t_add_crash (docs/kernel-engine.md).
-	 */
-	if (o->engine != BUBLK_ENGINE_KERNEL) {
+	if (o->engine == BUBLK_ENGINE_USER) {
 		snprintf(dev->engine_why, sizeof(dev->engine_why), "--engine user");
 		return 0;
 	}

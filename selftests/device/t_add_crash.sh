@@ -95,7 +95,15 @@ grep -q "dev $id is being created by pid $pid" <<<"$out" || die "recover of a de
 release_held "after ADD_DEV, before pinning"
 
 held_add sched_setaffinity
-threads() { local t=("/proc/$pid/task/"*); [ "${#t[@]}" -gt 1 ]; }
+# a thread of bublk's own: io_uring's workers (iou-wrk-*, from the control
+# ring's commands) are tasks of the process too, and come before any pin
+threads() {
+	local t
+	for t in /proc/"$pid"/task/*; do
+		[ "$t" != "/proc/$pid/task/$pid" ] && ! grep -qs '^iou-' "$t/comm" && return 0
+	done
+	return 1
+}
 until_true "a queue thread of add $pid" threads
 [ -e "/sys/fs/bpf/bublk/$id/bublk_dispatch" ] || die "held at its first queue thread, dev $id has no pins"
 listed_creating "$id" "$pid"

@@ -8,7 +8,10 @@
 #   up byte for byte equal and the traces list the same segments;
 # - what the engine leaves to user space (a target with bublk_done, the
 #   hostile target's bad answers) is served or refused there, per request;
-# - a daemon killed with -9 is recovered by the kernel engine.
+# - a daemon killed with -9 is recovered by the kernel engine;
+# - it is the default where it can serve the device (and the log says why,
+#   for either engine), and its ring refuses opcodes and files bublk does
+#   not use.
 . "$(dirname "$0")/lib.sh"
 
 out=$("$BUBLK" add -t null --size 64M --engine kernel 2>"$TMP/add.err") || {
@@ -44,6 +47,24 @@ blk=$(awk '{ print $1 + $5 }' /sys/block/ublkb$id/stat)	# reads + writes the blo
 [ "$k" -ge "$blk" ] && [ "$k" = "$reqs" ] && [ "$errs" = 0 ] ||
 	die "null: block layer completed $blk, engine committed $k of $reqs requests ($errs errors, $parked parked)"
 [ "$parked" = 0 ] || die "null: $parked CQEs handed to user space, expected none"
+must "$BUBLK" del -n "$id"
+
+# --- the default where it can serve; its ring takes only what bublk uses ------
+# (the test hook submits a NOP, not on the ring's list, and a read of a
+# file that is not registered: the kernel refuses both with EACCES)
+out=$(BUBLK_TEST_RING_RESTRICTED=1 "$BUBLK" add -t null --size 64M -q 1 2>"$TMP/add.err") ||
+	die "bublk add (default engine): $(cat "$TMP/add.err")"
+id=${out#/dev/ublkb}
+grep -q "dev $id: kernel engine (the kernel has io_uring_bpf_ops" "$TMP/add.err" ||
+	die "the default engine on this kernel is not the kernel one: $(cat "$TMP/add.err")"
+grep -q "restricted ring: a NOP got -13, a read of an unregistered file -13" "$TMP/add.err" ||
+	die "the kernel engine's ring is not restricted: $(grep -i restrict "$TMP/add.err" || cat "$TMP/add.err")"
+[ "$(engine_of "$id")" = kernel ] || die "default: list --json says engine $(engine_of "$id")"
+must "$BUBLK" del -n "$id"
+out=$("$BUBLK" add -t null --size 64M --copy 2>"$TMP/add.err") || die "bublk add --copy: $(cat "$TMP/add.err")"
+id=${out#/dev/ublkb}
+grep -q "dev $id: user engine (it needs zero copy" "$TMP/add.err" ||
+	die "a copy-mode device does not say why the user engine serves it: $(cat "$TMP/add.err")"
 must "$BUBLK" del -n "$id"
 
 # --- loop: data as the file holds it ----------------------------------------
