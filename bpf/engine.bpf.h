@@ -186,7 +186,8 @@ static __always_inline void __bublk_engine_park(struct __bublk_engine_step *s, _
 
 /*
  * The finished request in the queue's part of the bublk_trace ring, as
- * stats.c's trace_io writes it (seq last, 0 while the record changes).
+ * stats.c's trace_io writes it (seq last, 0 while the record changes):
+ * the two must fill the same fields alike.
  */
 static __always_inline void __bublk_engine_trace(struct __bublk_engine_step *s, __u32 tag,
 						 const struct bublk_engine_tag *et, __u8 action,

@@ -21,6 +21,9 @@ static struct bublk_op_stats *op_stats(struct bublk_queue *q, const struct bublk
  * Record the finished request in this queue's part of the trace ring: what
  * it was, what the target decided (its last round's first segments), and
  * what the client got. seq goes last, so a reader sees whole records.
+ * bpf/engine.bpf.h's __bublk_engine_trace writes the same record for what
+ * the kernel engine serves: a field added here goes there too
+ * (t_kernel_engine compares both engines' traces).
  */
 static void trace_io(struct bublk_queue *q, int tag, int res)
 {
