@@ -319,8 +319,9 @@ static int restrict_ring(struct bublk_queue *q)
 		res[n].opcode = IORING_RESTRICTION_SQE_OP;
 		res[n].sqe_op = ring_ops[i];
 	}
+	/* ASYNC: iowq_spawn's two SQEs */
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[n++].sqe_flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+	res[n++].sqe_flags = IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS | IOSQE_ASYNC;
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
 	res[n++].sqe_flags = IOSQE_FIXED_FILE;
 	return ring_register(q, IORING_REGISTER_RESTRICTIONS, res, n);
@@ -356,6 +357,48 @@ static void test_restrictions(struct bublk_queue *q)
 		  q->dev->info.dev_id, q->q_id, res[0], res[1]);
 }
 
+/*
+ * io_uring's workers, made here and only here. An io-wq worker is forked
+ * from the task that queues work nobody is free to take; inside the loop
+ * that is the sleepable loop_step program, which runs with migration
+ * disabled, and on 7.3 the forked worker inherits that count and never
+ * drops it: its affinity can then never change, and "taskset -a -p" or a
+ * cpuset change on the daemon blocks for good in affine_move_task. So the
+ * queue thread caps its io-wq at one worker of each kind (bounded: regular
+ * files and block devices; unbounded: other files) and makes both from
+ * user space before the loop runs: an FSYNC and a READ of /dev/zero forced
+ * to io-wq. The last worker of a kind never leaves on idle, so none is ever
+ * made from inside the program. The cost: work the backends push to io-wq
+ * (FLUSH, DISCARD, I/O that would block) runs one at a time per queue.
+ */
+static int iowq_limit(struct bublk_queue *q)
+{
+	__u32 max[2] = { 1, 1 };	/* bounded, unbounded */
+
+	return ring_register(q, IORING_REGISTER_IOWQ_MAX_WORKERS, max, 2);
+}
+
+static int iowq_spawn(struct bublk_queue *q)
+{
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	char byte;
+	int ret;
+
+	sqe = bublk_get_sqe(q);
+	io_uring_prep_fsync(sqe, bublk_own_slot(q, BUBLK_OWN_ZERO), 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_ASYNC;	/* bounded work */
+	sqe = bublk_get_sqe(q);
+	io_uring_prep_read(sqe, bublk_own_slot(q, BUBLK_OWN_ZERO), &byte, 1, 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_ASYNC;	/* a char device: unbounded */
+	ret = io_uring_submit_and_wait(&q->ring, 2);
+	if (ret < 0)
+		return ret;
+	for (int i = 0; i < 2 && !io_uring_peek_cqe(&q->ring, &cqe); i++)
+		io_uring_cqe_seen(&q->ring, cqe);	/* what they return does not matter */
+	return 0;
+}
+
 int bublk_engine_ring_prepare(struct bublk_queue *q)
 {
 	int fds[BUBLK_OWN_NR];
@@ -369,9 +412,13 @@ int bublk_engine_ring_prepare(struct bublk_queue *q)
 	fds[BUBLK_OWN_ZERO] = q->mode_fd;
 	ret = io_uring_register_files_update(&q->ring, bublk_own_slot(q, 0), fds, BUBLK_OWN_NR);
 	if (ret >= 0)
+		ret = iowq_limit(q);
+	if (ret >= 0)
 		ret = restrict_ring(q);
 	if (ret >= 0)
 		ret = ring_register(q, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	if (ret >= 0)
+		ret = iowq_spawn(q);
 	if (ret < 0) {
 		bublk_log("dev %u queue %d: restricting the kernel engine's ring: %s",
 			  q->dev->info.dev_id, q->q_id, strerror(-ret));

@@ -80,6 +80,14 @@ must sync	# a FLUSH
 read -r k parked reqs errs <<<"$(stat_line "$id")"
 [ "$k" -gt 0 ] && [ "$k" = "$reqs" ] && [ "$errs" = 0 ] ||
 	die "loop: engine committed $k of $reqs requests ($errs errors, $parked parked)"
+# the discard and the flush went through io_uring's workers: every task of
+# the daemon can still be moved to another CPU (a worker forked inside
+# loop_step could not, and taskset would hang: engine.c's iowq_spawn)
+pid=$(dev_pid "$id")
+(taskset -a -p -c 0 "$pid" >/dev/null && echo 1 >"$TMP/pinned") &
+pinned() { cat "$TMP/pinned" 2>/dev/null; }
+settles_to pinned 1 300 ||
+	die "loop: taskset -a -p on the kernel engine's daemon did not return in 30 s (threads: $(cat /proc/"$pid"/task/*/comm | sort | uniq -c | tr '\n' ' '))"
 must "$BUBLK" del -n "$id"
 cmp <(dd if="$img" bs=1M skip=3 count=8 status=none) "$TMP/pat" ||
 	die "loop: the file does not hold what was written through the kernel engine"
