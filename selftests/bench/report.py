@@ -125,8 +125,30 @@ def kublk_section(recs):
                          # bublk's zero copy is automatic registration, as kublk --auto_zc
                          "zc_vs_autozc": ratio(devs, f"bublk-{target}-zc", f"kublk-{target}-autozc", "iops"),
                          # what BPF dispatch costs against the target's C twin, same mode
-                         "bpf_vs_c": ratio(devs, f"bublk-{target}-zc", f"bublk-{target}-zc-c", "iops")})
+                         "bpf_vs_c": ratio(devs, f"bublk-{target}-zc", f"bublk-{target}-zc-c", "iops"),
+                         "engine": engine_ratios(devs, target)})
     return rows
+
+
+def engine_ratios(devs, target):
+    """
+    The in-kernel engine (bublk-T-kern: zero copy, --engine kernel) against
+    kublk's best mode at this point (by median IOPS), the user engine in the
+    same data mode, and kublk --auto_zc's daemon CPU per I/O.
+    """
+    kern = f"bublk-{target}-kern"
+    if kern not in devs:
+        return None
+    summ = summarise_devs(devs)
+    kublks = [n for n in devs if n.startswith("kublk-") and summ[n]["iops"]]
+    best = max(kublks, key=lambda n: summ[n]["iops"]["median"], default=None)
+    cpu = lambda n: (summ.get(n) or {}).get("daemon_cpu_us_per_io") or {}
+    kc, ac = cpu(kern).get("median"), cpu(f"kublk-{target}-autozc").get("median")
+    return {"best_kublk": best,
+            "vs_best_kublk": ratio(devs, kern, best, "iops") if best else None,
+            "vs_user_engine": ratio(devs, kern, f"bublk-{target}-zc", "iops"),
+            "cpu_us": cpu(kern) or None, "autozc_cpu_us": cpu(f"kublk-{target}-autozc") or None,
+            "cpu_vs_autozc": kc / ac if kc is not None and ac else None}
 
 
 def nbd_section(recs):
@@ -323,6 +345,23 @@ def markdown(res):
                      f"{fmt(r['vs_kublk_copy'].get(f'bublk-{t}-ucopy'), 2)} | {fmt(r['same_mode'].get('zc'), 2)} | "
                      f"{fmt(r['zc_vs_autozc'], 2)} | {fmt(r['vs_kernel'].get(f'bublk-{t}-zc'), 2)} | "
                      f"{fmt(r['bpf_vs_c'], 2)} | {bvk} |")
+        eng = [r for r in res["kublk"] if r.get("engine")]
+        if eng:
+            L += ["", "The in-kernel engine (bublk zero copy with --engine kernel; \"user\" is the same device "
+                  "mode served by the daemon's queue thread):", "",
+                  "| target | rw | bs | QD | kernel engine | ÷ best kublk (mode) | ÷ user engine | ÷ kernel | "
+                  "daemon µs/IO | kublk --auto_zc µs/IO | CPU ÷ --auto_zc |",
+                  "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            for r in eng:
+                e, t = r["engine"], r["target"]
+                unit = "mib_s" if r["bs"] >= 1 << 16 else "iops"
+                kv = r["devices"].get(f"bublk-{t}-kern", {}).get(unit)
+                L.append(f"| {t} | {r['rw']} | {human_bs(r['bs'])} | {r['qd']} | {fmt(kv, 1 if unit == 'mib_s' else 0)}"
+                         f"{' MiB/s' if unit == 'mib_s' else ' IOPS'} | {fmt(e['vs_best_kublk'], 2)} "
+                         f"({(e['best_kublk'] or '-').replace(f'kublk-{t}-', '')}) | {fmt(e['vs_user_engine'], 2)} | "
+                         f"{fmt(r['vs_kernel'].get(f'bublk-{t}-kern'), 2)} | {fmt(e['cpu_us'], 1)} | "
+                         f"{fmt(e['autozc_cpu_us'], 1)} | "
+                         f"{'-' if e['cpu_vs_autozc'] is None else format(e['cpu_vs_autozc'], '.2f')} (medians) |")
         L += ["", "Every device:", "",
               "| target | rw | bs | QD | device | IOPS | MiB/s | ÷ kernel | ÷ kublk copy | daemon µs/IO | guest µs/IO |",
               "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -304,9 +304,21 @@ data() {
 # bublk's data modes this build has: --zero-copy (and --batch) only where
 # add --help lists them
 bublk_modes() {
+	local e="" id
 	echo "copy --copy"
 	echo "ucopy --user-copy"
-	! "$BUBLK" add --help 2>&1 | grep -q -- '--zero-copy' || echo "zc --zero-copy"
+	# zero copy in both engines, where this build has --engine and this
+	# kernel io_uring_bpf_ops (a try: add says why when it cannot)
+	if "$BUBLK" add --help 2>&1 | grep -q -- '--engine'; then
+		e=" --engine user"
+		if id=$("$BUBLK" add -t null --size 1M --zero-copy --engine kernel 2>"$W/engine.err"); then
+			"$BUBLK" del -n "${id#/dev/ublkb}" >/dev/null || die "bublk del $id"
+			echo "kern --zero-copy --engine kernel"
+		else
+			log "no kernel engine: $(tail -1 "$W/engine.err")"
+		fi
+	fi
+	! "$BUBLK" add --help 2>&1 | grep -q -- '--zero-copy' || echo "zc --zero-copy$e"
 	# batched commands (UBLK_F_BATCH_IO) on top of zero copy, where both exist
 	! "$BUBLK" add --help 2>&1 | grep -q -- '--batch' ||
 		! "$BUBLK" features | awk '{ print $2 }' | grep -qx BATCH_IO ||
