@@ -30,15 +30,13 @@
 #include <bpf/libbpf.h>
 
 #include "ctrl.h"
+#include "loader.h"
 #include "kloop.h"
 
 #ifndef IORING_SETUP_NO_SQARRAY
 #define IORING_SETUP_NO_SQARRAY		(1U << 16)
 #endif
-#define K_BPF_F_LINK			(1U << 13)
 #define K_BPF_F_SLEEPABLE		(1U << 4)
-#define K_BPF_STRUCT_OPS		44	/* enum bpf_attach_type */
-#define K_BPF_MAP_TYPE_STRUCT_OPS	26
 
 static const char *obj_path;
 static struct ublksrv_ctrl_dev_info info;
@@ -105,18 +103,6 @@ static int prep_load(struct bpf_program *prog, struct bpf_prog_load_opts *opts, 
 	return 0;
 }
 
-struct k_map_create {
-	__u32	map_type, key_size, value_size, max_entries, map_flags;
-	__u32	inner_map_fd, numa_node;
-	char	map_name[16];
-	__u32	map_ifindex, btf_fd, btf_key_type_id, btf_value_type_id;
-	__u32	btf_vmlinux_value_type_id;
-};
-
-struct k_link_create {
-	__u32	map_fd, target_fd, attach_type, flags;
-};
-
 struct bpf_state {
 	struct bpf_object *obj;
 	int map_fd, link_fd, bss_fd;
@@ -125,12 +111,11 @@ struct bpf_state {
 static int load_and_attach(struct bpf_state *b, const struct kloop_cfg *cfg, int ring_fd)
 {
 	LIBBPF_OPTS(libbpf_prog_handler_opts, hopts, .prog_prepare_load_fn = prep_load);
-	union { struct k_map_create a; char pad[128]; } mc;
-	union { struct k_link_create a; char pad[64]; } lc;
+	struct bublk_struct_ops so = { .name = "kloop_ops" };
 	struct bpf_program *prog;
+	const char *what;
 	struct bpf_map *ro;
 	unsigned char *val;
-	__u32 key = 0;
 	int ret;
 
 	if (libbpf_register_prog_handler("kloop/", BPF_PROG_TYPE_STRUCT_OPS, 0, &hopts) < 0) {
@@ -155,36 +140,20 @@ static int load_and_attach(struct bpf_state *b, const struct kloop_cfg *cfg, int
 	prog = bpf_object__find_program_by_name(b->obj, "loop_step");
 	b->bss_fd = bpf_map__fd(bpf_object__find_map_by_name(b->obj, ".bss"));
 
-	memset(&mc, 0, sizeof(mc));
-	mc.a.map_type = K_BPF_MAP_TYPE_STRUCT_OPS;
-	mc.a.key_size = 4;
-	mc.a.value_size = value_size;
-	mc.a.max_entries = 1;
-	mc.a.map_flags = K_BPF_F_LINK;
-	snprintf(mc.a.map_name, sizeof(mc.a.map_name), "kloop_ops");
-	mc.a.btf_fd = bpf_object__btf_fd(b->obj);
-	mc.a.btf_vmlinux_value_type_id = value_id;
-	b->map_fd = syscall(__NR_bpf, BPF_MAP_CREATE, &mc, sizeof(mc));
-	if (b->map_fd < 0) {
-		FAIL("struct_ops map create: %s", strerror(errno));
-		return -errno;
-	}
 	val = calloc(1, value_size);
+	if (!val)
+		return -ENOMEM;
 	*(__u64 *)(val + data_off) = bpf_program__fd(prog);	/* loop_step */
 	*(__u32 *)(val + data_off + ring_fd_off) = ring_fd;
-	ret = bpf_map_update_elem(b->map_fd, &key, val, 0);
+	so.btf_fd = bpf_object__btf_fd(b->obj);
+	so.value_type_id = value_id;
+	so.value = val;
+	so.value_size = value_size;
+	ret = bublk_struct_ops_link(&so, &b->map_fd, &b->link_fd, &what);	/* loader/struct_ops.c */
 	free(val);
 	if (ret) {
-		FAIL("struct_ops map update: %s", strerror(errno));
-		return -errno;
-	}
-	memset(&lc, 0, sizeof(lc));
-	lc.a.map_fd = b->map_fd;
-	lc.a.attach_type = K_BPF_STRUCT_OPS;
-	b->link_fd = syscall(__NR_bpf, BPF_LINK_CREATE, &lc, sizeof(lc));
-	if (b->link_fd < 0) {
-		FAIL("struct_ops link create (attach to ring fd %d): %s", ring_fd, strerror(errno));
-		return -errno;
+		FAIL("%s (ring fd %d): %s", what, ring_fd, strerror(-ret));
+		return ret;
 	}
 	printf("kloop: loop_step attached to ring fd %d (link fd %d)\n", ring_fd, b->link_fd);
 	return 0;
