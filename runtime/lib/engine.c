@@ -420,7 +420,7 @@ int bublk_engine_ring_prepare(struct bublk_queue *q)
 	if (ret >= 0)
 		ret = iowq_spawn(q);
 	if (ret < 0) {
-		bublk_log("dev %u queue %d: restricting the kernel engine's ring: %s",
+		bublk_log("dev %u queue %d: preparing the kernel engine's ring (its own files, io-wq workers, restrictions): %s",
 			  q->dev->info.dev_id, q->q_id, strerror(-ret));
 		return ret;
 	}

@@ -214,7 +214,7 @@ static int queue_setup(struct bublk_queue *q)
 	struct io_uring_params p;
 	int files[1 + BUBLK_MAX_BACKENDS + BUBLK_OWN_NR];
 	unsigned int entries;
-	int ret;
+	int nr_files, ret;
 
 	bublk_queue_ring_params(q->depth, &entries, &p);
 	/* the kernel engine's ring is restricted before it runs anything (engine.c) */
@@ -229,13 +229,13 @@ static int queue_setup(struct bublk_queue *q)
 	q->ring_ready = true;
 	files[0] = dev->cdev_fd;
 	/* an NBD backend has no file: -1 leaves its slot empty */
+	nr_files = 1;
 	for (int i = 0; i < dev->nr_backends; i++)
-		files[1 + i] = dev->backends[i].fd;
+		files[nr_files++] = dev->backends[i].fd;
 	/* and, for the kernel engine, empty slots for the queue's own files */
 	for (int i = 0; dev->engine_kernel && i < BUBLK_OWN_NR; i++)
-		files[1 + dev->nr_backends + i] = -1;
-	ret = io_uring_register_files(&q->ring, files, 1 + dev->nr_backends +
-				      (dev->engine_kernel ? BUBLK_OWN_NR : 0));
+		files[nr_files++] = -1;
+	ret = io_uring_register_files(&q->ring, files, nr_files);
 	if (ret) {
 		bublk_log("dev %u queue %d: registering files: %s", dev->info.dev_id, q->q_id,
 			  strerror(-ret));

@@ -233,7 +233,6 @@ bool bublk_zc_test_fallback(void);
 /* what the arena may hold changes under us: one read, into a local */
 #define ARENA_READ(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
-/* the kernel's descriptor of tag (read-only, mmapped) */
 /*
  * The queue's own files (its eventfds, /dev/zero) on a restricted ring
  * (engine.c) sit in the file table after the backends: every SQE there
@@ -256,6 +255,7 @@ static inline void bublk_sqe_own_file(const struct bublk_queue *q, struct io_uri
 	sqe->flags |= IOSQE_FIXED_FILE;
 }
 
+/* the kernel's descriptor of tag (read-only, mmapped) */
 static inline const struct ublksrv_io_desc *bublk_iod(const struct bublk_queue *q, int tag)
 {
 	return (const void *)((const char *)q->iods + (size_t)tag * q->iod_stride);
